@@ -1,0 +1,162 @@
+"""``airline-pipeline``: the command line. Progress and messages go to stderr; the last stdout
+line of every command is one JSON object, so scripts can ``tail -n1 | jq``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from airline_pipeline import __version__, schema
+from airline_pipeline.errors import PipelineError
+from airline_pipeline.warehouse import describe, open_warehouse
+
+log = logging.getLogger("airline_pipeline")
+
+#: Files above this size get a download progress bar.
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+
+
+def default_warehouse() -> str:
+    """``$AIRLINE_PIPELINE_WAREHOUSE``, else a DuckDB file in the current directory."""
+    return os.environ.get("AIRLINE_PIPELINE_WAREHOUSE") or f"duckdb://{Path.cwd() / 'warehouse.duckdb'}"
+
+
+def emit(payload: Any) -> None:
+    """The command's result: one JSON line on stdout, always the last one."""
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_init_warehouse(args: argparse.Namespace) -> int:
+    with open_warehouse(args.warehouse) as warehouse:
+        warehouse.init_schema()
+    log.info("schema %s ready in %s", schema.SCHEMA, describe(args.warehouse))
+    emit({"warehouse": describe(args.warehouse), "schema": schema.SCHEMA, "status": "ready"})
+    return 0
+
+
+def cmd_load_airports(args: argparse.Namespace) -> int:
+    with open_warehouse(args.warehouse) as warehouse:
+        warehouse.init_schema()
+        count = warehouse.load_airports(str(Path(args.path).resolve()))
+    log.info("upserted %s airports into %s", f"{count:,}", schema.AIRPORTS)
+    emit({"warehouse": describe(args.warehouse), "table": schema.AIRPORTS, "rows_upserted": count})
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from airline_pipeline.ingest import ingest
+
+    with open_warehouse(args.warehouse) as warehouse:
+        warehouse.init_schema()
+        with _download_bar() as progress:
+            summary = ingest(
+                args.source,
+                warehouse,
+                min_dep_delay=args.min_dep_delay,
+                batch_id=args.batch_id,
+                download_progress=progress,
+            )
+    emit(summary.model_dump(mode="json"))
+    return 0 if summary.status == schema.LOADED else 1
+
+
+# --- plumbing -----------------------------------------------------------------------------------
+
+
+class _download_bar:
+    """A tqdm bar on stderr that appears only once a download turns out to be large."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if total < PROGRESS_MIN_BYTES:
+                return
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="download", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airline-pipeline",
+        description="Load daily flights CSVs into the warehouse, locally or through the deployed SAM pipeline.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_warehouse(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--warehouse",
+            default=default_warehouse(),
+            metavar="URI",
+            help="duckdb:///abs/path.duckdb or redshift-data://... (default: $AIRLINE_PIPELINE_WAREHOUSE "
+            "or ./warehouse.duckdb)",
+        )
+        return sub
+
+    sub = with_warehouse(commands.add_parser("init-warehouse", help="create the schema and tables (safe to rerun)"))
+    sub.set_defaults(func=cmd_init_warehouse)
+
+    sub = with_warehouse(commands.add_parser("load-airports", help="upsert airports_dim from a CSV"))
+    sub.add_argument("path", help="CSV with header airport_id,city,state,name")
+    sub.set_defaults(func=cmd_load_airports)
+
+    sub = with_warehouse(commands.add_parser("ingest", help="validate, join and load one flights file"))
+    sub.add_argument("source", metavar="PATH_OR_S3_URI", help=".../date=YYYY-MM-DD/<name>.csv, local or s3://")
+    sub.add_argument("--min-dep-delay", type=int, default=None, metavar="N", help="keep flights with DepDelay >= N")
+    sub.add_argument("--batch-id", default=None, help="identifier for this attempt (default: <date>-<random>)")
+    sub.set_defaults(func=cmd_ingest)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except PipelineError as exc:
+        log.error("%s: %s", exc.code, exc)
+        emit({"status": "FAILED", "error": exc.code, "message": str(exc)})
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Load one flights file: the single entry point shared by the CLI, the Glue job and the tests."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Optional
+
+from airline_pipeline import schema
+from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_from_key
+from airline_pipeline.errors import InvalidKey, PipelineError
+from airline_pipeline.models import Batch, LoadSummary, new_batch_id
+from airline_pipeline.sources import ProgressCallback, SourceFile, open_source
+from airline_pipeline.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+def ingest(
+    location: str,
+    warehouse: Warehouse,
+    *,
+    min_dep_delay: Optional[int] = None,
+    batch_id: Optional[str] = None,
+    data_prefix: str = "",
+    download_progress: Optional[ProgressCallback] = None,
+) -> LoadSummary:
+    """Check, join and load the file at ``location`` (local path or ``s3://``) into ``warehouse``.
+
+    Never raises for a bad file or a failed load: the result's ``status`` is ``FAILED`` with
+    ``error`` (a stable code) and ``message``, and a FAILED audit row is written. Loading the
+    same location again replaces its rows.
+    """
+    started = time.monotonic()
+    batch = Batch(batch_id=batch_id or new_batch_id(), source_file=location, min_dep_delay=min_dep_delay)
+    try:
+        source = open_source(location)
+        batch = batch.model_copy(update={"source_file": source.uri, "etag": source.etag})
+        batch = batch.model_copy(update={"flight_date": _date_or_none(source.key)})
+        head = source.read_head(HEAD_BYTES)
+        checked = check_head(head, total_size=source.size, key=source.key, prefix=data_prefix)
+        if batch_id is None:
+            batch = batch.model_copy(update={"batch_id": new_batch_id(checked.flight_date)})
+        log.info("loading %s (%s bytes) as batch %s", source.uri, f"{source.size:,}", batch.batch_id)
+        summary = _load(source, batch, warehouse, download_progress)
+    except PipelineError as exc:
+        summary = _failed(batch, exc.code, str(exc), warehouse)
+    except Exception as exc:  # a bug or an engine error: still one FAILED audit row and a summary
+        log.exception("unexpected error while loading %s", location)
+        summary = _failed(batch, type(exc).__name__, str(exc), warehouse)
+    return summary.model_copy(update={"duration_seconds": round(time.monotonic() - started, 3)})
+
+
+def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Optional[ProgressCallback]) -> LoadSummary:
+    with source.local_copy(progress=progress) as path:
+        summary = warehouse.load_file(path, batch)
+    log.info(
+        "loaded %s rows, rejected %s, %s flights with an unknown airport",
+        f"{summary.rows_loaded:,}",
+        f"{summary.rows_rejected:,}",
+        f"{summary.unknown_airports:,}",
+    )
+    return summary
+
+
+def _failed(batch: Batch, code: str, message: str, warehouse: Warehouse) -> LoadSummary:
+    log.error("%s: %s", code, message)
+    warehouse.record_failure(batch, f"{code}: {message}")
+    return LoadSummary(
+        batch_id=batch.batch_id,
+        source_file=batch.source_file,
+        flight_date=batch.flight_date,
+        status=schema.FAILED,
+        min_dep_delay=batch.min_dep_delay,
+        error=code,
+        message=message,
+    )
+
+
+def _date_or_none(key: str) -> object:
+    try:
+        return flight_date_from_key(key)
+    except InvalidKey:
+        return None

@@ -1,0 +1,54 @@
+"""The one small interface both warehouses implement."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Optional
+
+from airline_pipeline.models import Batch, LoadSummary
+
+Row = dict[str, Any]
+
+
+class Warehouse(abc.ABC):
+    """A place the fact rows land: DuckDB locally, Redshift (Data API) in AWS.
+
+    Every method is safe to call again: schema creation is ``IF NOT EXISTS``, airports are
+    upserted, and loading a file replaces that file's rows in one transaction.
+    """
+
+    #: sqlglot dialect name of the SQL this warehouse runs.
+    dialect: str = ""
+
+    @abc.abstractmethod
+    def init_schema(self) -> None:
+        """Create the schema and the four tables when missing."""
+
+    @abc.abstractmethod
+    def load_airports(self, path: str) -> int:
+        """Upsert ``airport_id,city,state,name`` rows from a local CSV; returns the rows in the file."""
+
+    @abc.abstractmethod
+    def load_file(self, path: str, batch: Batch) -> LoadSummary:
+        """Validate, join and load one local CSV as ``batch``; replaces earlier rows of the same file.
+
+        Raises :class:`~airline_pipeline.errors.NoDataRows` for a file without data rows and
+        :class:`~airline_pipeline.errors.WarehouseError` when the load fails (nothing is kept).
+        """
+
+    @abc.abstractmethod
+    def record_failure(self, batch: Batch, error: str) -> None:
+        """Write a FAILED audit row; never raises (the original error matters more)."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
+        """Run a read-only query; ``:name`` placeholders are bound from ``params``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: not every warehouse holds a resource
+        """Release connections."""
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
