@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from airline_pipeline import __version__, schema
-from airline_pipeline.errors import PipelineError
+from airline_pipeline.errors import ConfigError, PipelineError
 from airline_pipeline.warehouse import describe, open_warehouse
 
 log = logging.getLogger("airline_pipeline")
@@ -70,6 +70,81 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             )
     emit(summary.model_dump(mode="json"))
     return 0 if summary.status == schema.LOADED else 1
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from airline_pipeline import operations
+
+    if args.wait and not args.via_state_machine:
+        raise ConfigError("--wait applies to --via-state-machine only (a local reprocess always waits)")
+    if args.via_state_machine:
+        if not args.bucket:
+            raise ConfigError("--via-state-machine starts executions for S3 objects: it needs --bucket")
+        result: Any = operations.reprocess_via_state_machine(
+            state_machine_arn=args.via_state_machine,
+            bucket=args.bucket,
+            prefix=args.prefix,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            wait=args.wait,
+            progress=True,
+        )
+        failed = result.executions_failed
+    else:
+        with open_warehouse(args.warehouse) as warehouse:
+            warehouse.init_schema()
+            result = operations.reprocess(
+                warehouse,
+                date_from=args.date_from,
+                date_to=args.date_to,
+                source_dir=args.source_dir,
+                bucket=args.bucket,
+                prefix=args.prefix,
+                min_dep_delay=args.min_dep_delay,
+                progress=True,
+            )
+        failed = result.files_failed
+    log.info("reprocess %s..%s: %s files, %s failed", args.date_from, args.date_to, result.files_found, failed)
+    emit(result.model_dump(mode="json"))
+    return 1 if failed else 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from airline_pipeline import operations
+
+    with open_warehouse(args.warehouse) as warehouse:
+        rows = operations.load_history(warehouse, last=args.last)
+    if args.json:
+        emit(rows)
+        return 0
+    sys.stdout.write(operations.format_history(rows) + "\n")
+    statuses = [row["status"] for row in rows]
+    emit(
+        {
+            "warehouse": describe(args.warehouse),
+            "attempts": len(rows),
+            "loaded": statuses.count(schema.LOADED),
+            "failed": statuses.count(schema.FAILED),
+        }
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from airline_pipeline import report
+
+    with open_warehouse(args.warehouse) as warehouse:
+        numbers = report.build_report(
+            warehouse,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            min_route_flights=args.min_route_flights,
+            top_routes=args.top_routes,
+        )
+    written = report.write_report(numbers, args.out, source=describe(args.warehouse))
+    log.info("wrote %s and %s", written["html"], written["csv"])
+    emit(written)
+    return 0
 
 
 # --- plumbing -----------------------------------------------------------------------------------
@@ -136,6 +211,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--min-dep-delay", type=int, default=None, metavar="N", help="keep flights with DepDelay >= N")
     sub.add_argument("--batch-id", default=None, help="identifier for this attempt (default: <date>-<random>)")
     sub.set_defaults(func=cmd_ingest)
+
+    sub = with_warehouse(
+        commands.add_parser(
+            "reprocess",
+            help="load every file of a date range again (replaces their rows), or restart their executions",
+            description="Re-ingest every .csv under date=YYYY-MM-DD/ (or date=YYYYMMDD/) folders of the range. "
+            "Exits 1 when a file fails or when the range matches no file.",
+        )
+    )
+    sub.add_argument("--from", dest="date_from", type=_iso_date, required=True, metavar="YYYY-MM-DD", help="first day")
+    sub.add_argument("--to", dest="date_to", type=_iso_date, required=True, metavar="YYYY-MM-DD", help="last day")
+    where = sub.add_mutually_exclusive_group(required=True)
+    where.add_argument("--bucket", metavar="B", help="files under s3://B/<prefix>date=.../")
+    where.add_argument("--source", dest="source_dir", metavar="DIR", help="files under DIR/date=.../")
+    sub.add_argument("--prefix", default="daily-flights/", help="S3 key prefix (default: daily-flights/)")
+    sub.add_argument("--min-dep-delay", type=int, default=None, metavar="N", help="keep flights with DepDelay >= N")
+    sub.add_argument(
+        "--via-state-machine",
+        metavar="ARN",
+        help="instead of loading here, start one execution per file with the EventBridge event (needs --bucket)",
+    )
+    sub.add_argument("--wait", action="store_true", help="with --via-state-machine: wait for the executions")
+    sub.set_defaults(func=cmd_reprocess)
+
+    sub = with_warehouse(commands.add_parser("history", help="the load attempts, newest first"))
+    sub.add_argument("--last", type=int, default=20, metavar="N", help="how many attempts (default: 20)")
+    sub.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    sub.set_defaults(func=cmd_history)
+
+    sub = with_warehouse(
+        commands.add_parser("report", help="delay report (HTML with charts + CSV) by carrier, airport and route")
+    )
+    sub.add_argument("--out", required=True, metavar="DIR", help="where report.html and report.csv go")
+    sub.add_argument("--from", dest="date_from", type=_iso_date, metavar="YYYY-MM-DD", help="first day (default: all)")
+    sub.add_argument("--to", dest="date_to", type=_iso_date, metavar="YYYY-MM-DD", help="last day (default: all)")
+    sub.add_argument(
+        "--min-route-flights", type=int, default=10, metavar="N", help="routes need N arrived flights (default: 10)"
+    )
+    sub.add_argument("--top-routes", type=int, default=15, metavar="N", help="worst routes listed (default: 15)")
+    sub.set_defaults(func=cmd_report)
     return parser
 
 
