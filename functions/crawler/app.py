@@ -1,0 +1,30 @@
+"""CrawlerFunction: ``{"action": "start"}`` or ``{"action": "status", "started_at": ...}`` in, ``CrawlerState`` out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Optional
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from airline_pipeline.settings import get_settings
+from airline_pipeline.steps.crawler import CrawlerState, crawler_status, start_crawler
+from airline_pipeline.steps.powertools import aws_client, step_handler
+
+
+class CrawlerRequest(BaseModel):
+    action: Literal["start", "status"]
+    execution: str = ""
+    started_at: Optional[datetime] = None
+
+
+@step_handler(CrawlerRequest, correlation_id_path="execution")
+def handler(event: CrawlerRequest, context: LambdaContext) -> CrawlerState:
+    settings = get_settings()
+    glue = aws_client("glue")
+    if event.action == "start" or event.started_at is None:
+        return start_crawler(glue, settings.crawler_name)
+    return crawler_status(
+        glue, settings.crawler_name, started_at=event.started_at, timeout_seconds=settings.crawler_timeout_seconds
+    )

@@ -1,0 +1,25 @@
+"""NotifyFunction: the outcome and the execution's state in, the published message out."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from airline_pipeline.ledger import Ledger
+from airline_pipeline.settings import get_settings
+from airline_pipeline.steps.notify import NotifyRequest, NotifyResult, notify
+from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
+
+
+@step_handler(NotifyRequest, correlation_id_path="execution")
+def handler(event: NotifyRequest, context: LambdaContext) -> NotifyResult:
+    settings = get_settings()
+    result = notify(
+        event,
+        sns=aws_client("sns"),
+        topic_arn=settings.topic_arn,
+        ledger=Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes),
+    )
+    if event.outcome == "failure":
+        metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=1)
+    return result

@@ -1,0 +1,104 @@
+"""The load ledger: one DynamoDB item per bucket/key/etag, so duplicate events end as "skipped".
+
+S3 and EventBridge deliver at least once, and ten uploads of the same bytes are ten events. The
+first event to claim a file (a conditional write) runs the pipeline; the others find the claim and
+stop. Correctness never depends on the ledger - every load replaces the file's rows in one
+transaction - it only saves work and duplicate notifications.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+IN_FLIGHT = "IN_FLIGHT"
+LOADED = "LOADED"
+FAILED = "FAILED"
+#: A file that can never load (bad header, bad key): duplicates are skipped, a new upload is a new etag.
+REJECTED = "REJECTED"
+
+_RETENTION_SECONDS = 90 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Whether this event owns the file, and if not, who does and in what state."""
+
+    claimed: bool
+    status: str
+    owner: str
+    updated_at: int
+
+
+def file_id(bucket: str, key: str, etag: str) -> str:
+    return f"s3://{bucket}/{key}#{etag}"
+
+
+class Ledger:
+    """Conditional writes on one table; ``dynamodb`` is a boto3 DynamoDB *client* (injectable)."""
+
+    def __init__(self, table: str, *, dynamodb: Any = None, claim_minutes: int = 180) -> None:
+        if dynamodb is None:
+            import boto3
+
+            dynamodb = boto3.client("dynamodb")
+        self.table = table
+        self.client = dynamodb
+        self.claim_seconds = claim_minutes * 60
+
+    def claim(self, item_id: str, owner: str, *, now: Optional[int] = None) -> Claim:
+        """Claim ``item_id`` for ``owner`` unless it is loaded, rejected, or claimed by someone else recently.
+
+        A FAILED file may be claimed again (a retry), and so may a claim older than ``claim_minutes``
+        (its execution died without closing it). The same owner claiming twice (a redelivered event)
+        is a duplicate too.
+        """
+        now = int(time.time()) if now is None else now
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "file_id": {"S": item_id},
+                    "status": {"S": IN_FLIGHT},
+                    "owner": {"S": owner},
+                    "updated_at": {"N": str(now)},
+                    "claim_expires_at": {"N": str(now + self.claim_seconds)},
+                    "expires_at": {"N": str(now + _RETENTION_SECONDS)},
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(file_id) OR #s = :failed OR (#s = :in_flight AND claim_expires_at < :now)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":failed": {"S": FAILED},
+                    ":in_flight": {"S": IN_FLIGHT},
+                    ":now": {"N": str(now)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            item = self.client.get_item(TableName=self.table, Key={"file_id": {"S": item_id}}, ConsistentRead=True)
+            found = item.get("Item", {})
+            return Claim(
+                claimed=False,
+                status=found.get("status", {}).get("S", "UNKNOWN"),
+                owner=found.get("owner", {}).get("S", ""),
+                updated_at=int(found.get("updated_at", {}).get("N", "0")),
+            )
+        return Claim(claimed=True, status=IN_FLIGHT, owner=owner, updated_at=now)
+
+    def finish(self, item_id: str, status: str, *, detail: str = "", now: Optional[int] = None) -> None:
+        """Record the outcome; a LOADED or REJECTED file is never re-run by a duplicate event."""
+        now = int(time.time()) if now is None else now
+        self.client.update_item(
+            TableName=self.table,
+            Key={"file_id": {"S": item_id}},
+            UpdateExpression="SET #s = :status, updated_at = :now, detail = :detail, expires_at = :expires",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":status": {"S": status},
+                ":now": {"N": str(now)},
+                ":detail": {"S": detail[:1000]},
+                ":expires": {"N": str(now + _RETENTION_SECONDS)},
+            },
+        )

@@ -1,0 +1,52 @@
+"""What every Lambda handler shares: Powertools Logger/Tracer/Metrics and input parsing.
+
+Handlers in ``functions/`` are a decorator and one call into a step; this keeps them that way.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def step_handler(
+    model: type[Model], *, correlation_id_path: str
+) -> Callable[[Callable[[Model, LambdaContext], BaseModel]], Handler]:
+    """Parse the event into ``model``, run the step, return its result as JSON-ready data.
+
+    The correlation id (event id, execution name or batch id) goes on every log line; the event
+    itself is never logged (it names buckets and keys, and the state can be large).
+    """
+
+    def decorate(step: Callable[[Model, LambdaContext], BaseModel]) -> Handler:
+        @logger.inject_lambda_context(correlation_id_path=correlation_id_path, log_event=False)
+        @tracer.capture_lambda_handler(capture_response=False)
+        @metrics.log_metrics
+        @functools.wraps(step)
+        def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            result = step(parse(event=event, model=model), context)
+            return result.model_dump(mode="json")
+
+        return handler
+
+    return decorate
+
+
+@functools.cache
+def aws_client(service: str) -> Any:
+    """One boto3 client per service and container, created on first use (tests clear the cache)."""
+    import boto3
+
+    return boto3.client(service)

@@ -1,0 +1,92 @@
+"""Step 1: is the landed object a file we should load, and is it ours to load?
+
+Reads only the head of the object (a range GET), so a bad 10 GB upload costs 64 KiB. A bad file is
+a *result* (``ok: false`` with a stable ``error`` code) that the state machine routes to the
+failure notification: exception names do not survive the trip to Step Functions everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel
+
+from airline_pipeline import ledger as ledger_states
+from airline_pipeline.contract import HEAD_BYTES, check_head
+from airline_pipeline.errors import InvalidFile, UnreadableFile
+from airline_pipeline.ledger import Ledger, file_id
+from airline_pipeline.sources import SourceFile, decode_event_key, open_source
+
+
+class ValidationResult(BaseModel):
+    """What the state machine carries forward as ``$.validation``."""
+
+    ok: bool
+    status: Literal["accepted", "skipped", "rejected"]
+    error: Optional[str] = None
+    message: str
+    bucket: str
+    key: str
+    source_uri: str
+    etag: str
+    size: int
+    flight_date: Optional[date] = None
+    file_id: str
+    #: The state machine's wait between status checks (Wait states cannot read template parameters).
+    poll_seconds: int
+
+
+def validate_object(
+    *,
+    bucket: str,
+    event_key: str,
+    etag: str,
+    event_id: str,
+    data_prefix: str,
+    poll_seconds: int,
+    ledger: Ledger,
+    s3: Any,
+) -> ValidationResult:
+    """Check the object an ``Object Created`` event names; claim it in the ledger if it is new."""
+    source = _find_object(bucket, event_key, s3)
+    etag = etag or source.etag
+    item = file_id(bucket, source.key, etag)
+
+    def result(status: Literal["accepted", "skipped", "rejected"], message: str, **extra: Any) -> ValidationResult:
+        return ValidationResult(
+            ok=status != "rejected",
+            status=status,
+            message=message,
+            bucket=bucket,
+            key=source.key,
+            source_uri=source.uri,
+            etag=etag,
+            size=source.size,
+            file_id=item,
+            poll_seconds=poll_seconds,
+            **extra,
+        )
+
+    claim = ledger.claim(item, owner=event_id)
+    if not claim.claimed:
+        return result("skipped", f"{source.uri} (etag {etag}) is already {claim.status} (event {claim.owner})")
+    try:
+        checked = check_head(
+            source.read_head(HEAD_BYTES, s3_client=s3), total_size=source.size, key=source.key, prefix=data_prefix
+        )
+    except InvalidFile as exc:
+        ledger.finish(item, ledger_states.REJECTED, detail=f"{exc.code}: {exc}")
+        return result("rejected", str(exc), error=exc.code)
+    return result("accepted", f"{source.uri}: header ok, {source.size:,} bytes", flight_date=checked.flight_date)
+
+
+def _find_object(bucket: str, event_key: str, s3: Any) -> SourceFile:
+    """S3 notifications URL-encode keys; some emitters do not. Try the decoded key, then the raw one."""
+    decoded = decode_event_key(event_key)
+    try:
+        return open_source(f"s3://{bucket}/{decoded}", s3_client=s3)
+    except UnreadableFile:
+        if decoded == event_key:
+            raise
+        return open_source(f"s3://{bucket}/{event_key}", s3_client=s3)
