@@ -31,7 +31,7 @@ SAMPLE_DATE = date(2013, 1, 15)
 def _airports() -> dict[str, dict[str, Any]]:
     import airportsdata
 
-    return {code: info for code, info in sorted(airportsdata.load("IATA").items()) if info["country"] == "US"}
+    return {code: dict(info) for code, info in sorted(airportsdata.load("IATA").items()) if info["country"] == "US"}
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ def handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) 
         poll_seconds=settings.poll_seconds,
         ledger=Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes),
         s3=aws_client("s3"),
+        replay=bool(event.replay_name),
     )
     metrics.add_metric(name=f"Files{result.status.capitalize()}", unit=MetricUnit.Count, value=1)
     return result

@@ -147,6 +147,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from airline_pipeline.demo import run_demo
+
+    summary = run_demo(
+        flights=args.flights,
+        airports=args.airports,
+        flight_date=args.date,
+        project=args.project_dir,
+        port=args.port,
+        keep_running=args.keep_running,
+    )
+    emit(summary)
+    return 0 if summary["execution_status"] == "SUCCEEDED" else 1
+
+
 # --- plumbing -----------------------------------------------------------------------------------
 
 
@@ -251,6 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--top-routes", type=int, default=15, metavar="N", help="worst routes listed (default: 15)")
     sub.set_defaults(func=cmd_report)
+
+    sub = commands.add_parser(
+        "demo",
+        help="deploy template.yaml to the local AWS emulator and run one file through the whole pipeline",
+        description="Starts MiniStack on 127.0.0.1 (or reuses one running on --port), sam build + sam deploy "
+        "--config-env local, loads the airports into a local DuckDB warehouse, uploads the flights to "
+        "daily-flights/date=<date>/ and follows the execution the upload starts. No AWS account needed.",
+    )
+    sub.add_argument("--flights", type=Path, help="flights CSV (default: a real day shipped with the package)")
+    sub.add_argument("--airports", type=Path, help="airports CSV airport_id,city,state,name (default: shipped)")
+    sub.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD", help="flight date (default: 2013-01-15)")
+    sub.add_argument("--port", type=int, default=4566, help="emulator port on 127.0.0.1 (default: 4566)")
+    sub.add_argument("--project-dir", type=Path, help="the checkout with template.yaml (default: found from cwd)")
+    sub.add_argument("--keep-running", action="store_true", help="leave the emulator running afterwards")
+    sub.set_defaults(func=cmd_demo)
     return parser
 
 

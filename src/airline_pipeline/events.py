@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import quote_plus
 
 
@@ -26,10 +26,15 @@ def object_created_event(
     region: str = "us-east-1",
     account: str = "000000000000",
     reason: str = "PutObject",
+    replay_name: Optional[str] = None,
 ) -> dict[str, Any]:
-    """An ``aws.s3`` / ``Object Created`` event as EventBridge delivers it (key URL-encoded)."""
+    """An ``aws.s3`` / ``Object Created`` event as EventBridge delivers it (key URL-encoded).
+
+    ``replay_name`` marks a deliberate re-run, as EventBridge's own archive replays do: the
+    pipeline loads the file again even if the ledger says it is already loaded.
+    """
     now = datetime.now(timezone.utc)
-    return {
+    event: dict[str, Any] = {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "Object Created",
@@ -52,3 +57,6 @@ def object_created_event(
             "reason": reason,
         },
     }
+    if replay_name:
+        event["replay-name"] = replay_name
+    return event

@@ -47,14 +47,25 @@ class Ledger:
         self.client = dynamodb
         self.claim_seconds = claim_minutes * 60
 
-    def claim(self, item_id: str, owner: str, *, now: Optional[int] = None) -> Claim:
+    def claim(self, item_id: str, owner: str, *, now: Optional[int] = None, force: bool = False) -> Claim:
         """Claim ``item_id`` for ``owner`` unless it is loaded, rejected, or claimed by someone else recently.
 
         A FAILED file may be claimed again (a retry), and so may a claim older than ``claim_minutes``
         (its execution died without closing it). The same owner claiming twice (a redelivered event)
-        is a duplicate too.
+        is a duplicate too. ``force`` (a replay: ``airline-pipeline reprocess``) claims regardless.
         """
         now = int(time.time()) if now is None else now
+        condition = {
+            "ConditionExpression": (
+                "attribute_not_exists(file_id) OR #s = :failed OR (#s = :in_flight AND claim_expires_at < :now)"
+            ),
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {
+                ":failed": {"S": FAILED},
+                ":in_flight": {"S": IN_FLIGHT},
+                ":now": {"N": str(now)},
+            },
+        }
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -66,15 +77,7 @@ class Ledger:
                     "claim_expires_at": {"N": str(now + self.claim_seconds)},
                     "expires_at": {"N": str(now + _RETENTION_SECONDS)},
                 },
-                ConditionExpression=(
-                    "attribute_not_exists(file_id) OR #s = :failed OR (#s = :in_flight AND claim_expires_at < :now)"
-                ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":failed": {"S": FAILED},
-                    ":in_flight": {"S": IN_FLIGHT},
-                    ":now": {"N": str(now)},
-                },
+                **({} if force else condition),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             item = self.client.get_item(TableName=self.table, Key={"file_id": {"S": item_id}}, ConsistentRead=True)

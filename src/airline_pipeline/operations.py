@@ -31,6 +31,8 @@ from airline_pipeline.warehouse import Row, Warehouse
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "daily-flights/"
+#: ``replay-name`` of reprocess events: a deliberate re-run the ledger must not skip.
+REPLAY_NAME = "airline-pipeline-reprocess"
 #: Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _FINAL_EXECUTION_STATES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -288,8 +290,10 @@ def reprocess_via_state_machine(
 ) -> StateMachineReprocessSummary:
     """Start one execution per file with the EventBridge ``Object Created`` event as input.
 
-    The input is built by :func:`~airline_pipeline.events.object_created_event`, so the pipeline cannot
-    tell a reprocess from a fresh upload. With ``wait`` the executions are polled until they end.
+    The input is built by :func:`~airline_pipeline.events.object_created_event`: the event EventBridge
+    would send, marked with ``replay-name`` like an archive replay, so the validate step loads the
+    file again even when its ledger entry says LOADED. With ``wait`` the executions are polled until
+    they end.
     """
     region, account = _arn_region_account(state_machine_arn)
     files = find_s3_files(bucket, date_from=date_from, date_to=date_to, prefix=prefix, s3_client=s3_client)
@@ -324,7 +328,13 @@ def _start_execution(
     """One ``start_execution`` with the event EventBridge would send for this object; errors become results."""
     key = found.location[len(f"s3://{bucket}/") :]
     event = object_created_event(
-        bucket, key, size=found.size or 0, etag=found.etag or "", region=region, account=account
+        bucket,
+        key,
+        size=found.size or 0,
+        etag=found.etag or "",
+        region=region,
+        account=account,
+        replay_name=REPLAY_NAME,
     )
     result = ExecutionResult(
         file=found.location, flight_date=found.flight_date, execution_name=execution_name(found), status="STARTED"

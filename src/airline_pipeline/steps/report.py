@@ -110,6 +110,6 @@ def _ids(value: Any) -> list[int]:
 
 def _seconds(start: Any, end: Any) -> float:
     try:
-        return round((end - start).total_seconds(), 3)
+        return round(float((end - start).total_seconds()), 3)
     except TypeError:  # a warehouse returned strings
         return 0.0

@@ -247,7 +247,7 @@ def _log_wait_once(path: str) -> Any:
 
     def hook(state: tenacity.RetryCallState) -> None:
         nonlocal said
-        if not said:
+        if not said and state.outcome is not None:
             log.warning("waiting for %s: another process holds it (%s)", path, state.outcome.exception())
             said = True
 
