@@ -32,6 +32,9 @@ HEAD_BYTES = 64 * 1024
 
 _DATE_SEGMENT = re.compile(r"(?:^|/)date=(?P<value>[^/]*)(?:/|$)")
 _GZIP_MAGIC = b"\x1f\x8b"
+#: Line breaks as the loader counts them (universal newlines: CRLF, LF or a lone CR), see
+#: :func:`airline_pipeline.transform.uniform_line_breaks`.
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _UTF8_BOM = "\ufeff"
 
 
@@ -41,7 +44,8 @@ def flight_date_from_key(key: str) -> date:
     if not found:
         raise InvalidKey(f"'{key}' has no date=YYYY-MM-DD (or date=YYYYMMDD) folder: cannot tell the flight date")
     value = found.group("value")
-    match = re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})", value)
+    # [0-9], not \d: \d also matches other scripts' digits ("date=٢٠١٣٠١١٥" is not a key we write).
+    match = re.fullmatch(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})", value)
     if not match or (len(value) not in (8, 10)) or (len(value) == 10 and value.count("-") != 2):
         raise InvalidKey(f"'{key}': date={value} is not YYYY-MM-DD or YYYYMMDD")
     try:
@@ -66,7 +70,10 @@ def check_key(key: str, prefix: str = "") -> date:
 
 def parse_header(line: str) -> tuple[str, ...]:
     """Split a header line the way a CSV reader would (quotes allowed), trimmed."""
-    fields = next(csv.reader([line]), [])
+    try:
+        fields = next(csv.reader([line]), [])
+    except csv.Error:  # NUL bytes (Python < 3.11 refuses them, e.g. UTF-16 without a BOM): not the header
+        return (line.strip(),)
     return tuple(field.strip() for field in fields)
 
 
@@ -100,8 +107,9 @@ def check_head(head: bytes, *, total_size: int, key: str, prefix: str = "") -> H
     if head.startswith(_GZIP_MAGIC):
         raise CompressedFile(f"'{key}' holds gzip-compressed bytes; upload plain .csv text")
     complete = total_size <= len(head)
-    header_bytes, newline, rest = head.partition(b"\n")
-    if not newline and not complete:
+    line_break = _LINE_BREAK.search(head)
+    header_bytes, rest = (head[: line_break.start()], head[line_break.end() :]) if line_break else (head, b"")
+    if not line_break and not complete:
         raise InvalidHeader(
             expected=EXPECTED_HEADER_LINE,
             found=f"{header_bytes[:80]!r}... (no line break in the first {len(head)} bytes)",

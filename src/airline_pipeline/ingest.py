@@ -11,6 +11,7 @@ from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_from_k
 from airline_pipeline.errors import InvalidKey, PipelineError
 from airline_pipeline.models import Batch, LoadSummary, new_batch_id
 from airline_pipeline.sources import ProgressCallback, SourceFile, open_source
+from airline_pipeline.transform import uniform_line_breaks
 from airline_pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ def ingest(
 
 
 def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Optional[ProgressCallback]) -> LoadSummary:
-    with source.local_copy(progress=progress) as path:
-        summary = warehouse.load_file(path, batch)
+    # Every warehouse reads lines with DuckDB, which needs one kind of line break per file.
+    with source.local_copy(progress=progress) as path, uniform_line_breaks(path) as readable:
+        summary = warehouse.load_file(readable, batch)
     log.info(
         "loaded %s rows, rejected %s, %s flights with an unknown airport",
         f"{summary.rows_loaded:,}",

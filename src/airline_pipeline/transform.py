@@ -21,6 +21,9 @@ install) as well as on current releases.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -84,7 +87,63 @@ def _lines(path: str, *, keep_rejects: bool) -> str:
                         strict_mode = false, max_line_size = {MAX_LINE_BYTES}, {errors})"""
 
 
-_BLANK = "(line IS NULL OR trim(line) = '')"
+#: Bytes read at a time when checking (and, for a mixed file, rewriting) line breaks.
+_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def line_break_kinds(path: str) -> set[str]:
+    """The kinds of line break in the file at ``path``: a subset of ``{"LF", "CRLF", "CR"}``."""
+    counts = {"LF": 0, "CRLF": 0, "CR": 0}
+    after_cr = False
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+            crlf = chunk.count(b"\r\n")
+            counts["CRLF"] += crlf
+            counts["CR"] += chunk.count(b"\r") - crlf
+            counts["LF"] += chunk.count(b"\n") - crlf
+            if after_cr and chunk.startswith(b"\n"):  # a CRLF split between two chunks
+                counts["CR"] -= 1
+                counts["LF"] -= 1
+                counts["CRLF"] += 1
+            after_cr = chunk.endswith(b"\r")
+    return {kind for kind, count in counts.items() if count}
+
+
+@contextlib.contextmanager
+def uniform_line_breaks(path: str) -> Iterator[str]:
+    """A path to the same lines with one kind of line break: ``path`` itself, or a temporary LF copy.
+
+    Physical lines are universal newlines (CRLF, LF or a lone CR ends a line, as ``bytes.splitlines``).
+    DuckDB's reader counts them exactly when a file uses one kind of break, but not when it mixes
+    them: with an LF header a CRLF row gains a phantom blank line (shifting every later line
+    number), and in a CRLF file a lone CR swallows the first character of the next line
+    (``AA`` loaded as ``A``). Such a file is rewritten once with LF breaks; a uniform file
+    (nearly all) is only scanned.
+    """
+    if len(line_break_kinds(path)) <= 1:
+        yield path
+        return
+    workdir = tempfile.mkdtemp(prefix="airline-pipeline-lines-")
+    target = os.path.join(workdir, "lf.csv")
+    try:
+        with open(path, "rb") as source, open(target, "wb") as copy:
+            carry = b""
+            for chunk in iter(lambda: source.read(_CHUNK_BYTES), b""):
+                chunk = carry + chunk  # noqa: PLW2901 - a CR at a chunk's end may start a CRLF
+                carry = b"\r" if chunk.endswith(b"\r") else b""
+                chunk = chunk[: len(chunk) - len(carry)]  # noqa: PLW2901
+                copy.write(chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+            copy.write(carry.replace(b"\r", b"\n"))
+        yield target
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+#: What "whitespace" means for blank lines and trimmed values: the same bytes ``bytes.strip()``
+#: removes in :func:`airline_pipeline.contract.check_head` (line breaks never reach a line).
+#: DuckDB's one-argument ``trim`` removes spaces only, so a tab-only line was not blank.
+_WHITESPACE = " \t\x0b\x0c"
+_BLANK = f"(line IS NULL OR trim(line, '{_WHITESPACE}') = '')"
 _FAST = f"regexp_full_match(line, '{_FAST_ROW}')"
 
 #: ``write(select_sql, params) -> rows written``: how a warehouse consumes a stream of fact rows
@@ -222,7 +281,7 @@ def _split_sql(numbered: str) -> str:
 def _unquoted(field: str) -> str:
     return f"""trim(CASE WHEN left({field}, 1) = '"'
                          THEN replace(substr({field}, 2, length({field}) - 2), '""', '"')
-                         ELSE {field} END)"""
+                         ELSE {field} END, '{_WHITESPACE}')"""
 
 
 def _number_rule(index: int, name: str, *, required: bool) -> str:
