@@ -184,7 +184,7 @@ class LocalPipeline:
                 if execution["startDate"] < since - timedelta(seconds=2):
                     continue
                 detail = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
-                if _event_key(detail) == key:
+                if key in _event_keys(detail):
                     log.info("the upload started execution %s", execution["name"])
                     return str(execution["executionArn"])
             time.sleep(0.5)
@@ -256,10 +256,12 @@ def _local_parameter_overrides(project: Path) -> str:
     return str(config["local"]["deploy"]["parameters"]["parameter_overrides"])
 
 
-def _event_key(execution_input: dict[str, Any]) -> str:
+def _event_keys(execution_input: dict[str, Any]) -> set[str]:
+    """The key an event names: URL-decoded as AWS sends it, or raw as the emulator does."""
     from airline_pipeline.sources import decode_event_key
 
-    return decode_event_key(str(((execution_input.get("detail") or {}).get("object") or {}).get("key", "")))
+    key = str(((execution_input.get("detail") or {}).get("object") or {}).get("key", ""))
+    return {key, decode_event_key(key)}
 
 
 def _entered_states(sfn: Any, execution_arn: str) -> list[str]:
