@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
@@ -20,14 +19,12 @@ import duckdb
 import tenacity
 
 from airline_pipeline import schema, transform
-from airline_pipeline.errors import ConfigError, InvalidFile, NoDataRows, WarehouseBusy
+from airline_pipeline.errors import ConfigError, NoDataRows, WarehouseBusy
 from airline_pipeline.models import Batch, LoadSummary, utcnow
+from airline_pipeline.warehouse import common
 from airline_pipeline.warehouse.base import Row, Warehouse
 
 log = logging.getLogger(__name__)
-
-_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_AIRPORT_HEADER = ("airport_id", "city", "state", "name")
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -95,34 +92,10 @@ class DuckDBWarehouse(Warehouse):
                 con.execute(statement)
 
     def load_airports(self, path: str) -> int:
-        header = _read_first_line(path)
-        if tuple(field.strip().lower() for field in header.split(",")) != _AIRPORT_HEADER:
-            raise InvalidFile(f"{path}: expected header '{','.join(_AIRPORT_HEADER)}', found '{header}'")
-        quoted = path.replace("'", "''")
-        source = f"""read_csv('{quoted}', header = true, auto_detect = false, store_rejects = true,
-                 quote = '"', escape = '"',
-                 columns = {{'airport_id': 'BIGINT', 'city': 'VARCHAR', 'state': 'VARCHAR', 'name': 'VARCHAR'}})"""
         with self.connect() as con:
-            con.execute("CREATE OR REPLACE TEMP TABLE airports_in AS SELECT * FROM " + source)
-            bad = con.execute(
-                "SELECT line, csv_line, error_message FROM reject_errors ORDER BY line LIMIT 5"
-            ).fetchall()
-            if bad:
-                shown = "; ".join(f"line {line}: {text!r} ({message.splitlines()[0]})" for line, text, message in bad)
-                raise InvalidFile(f"{path}: airports file has malformed rows, nothing loaded: {shown}")
-            nulls = con.execute("SELECT count(*) FROM airports_in WHERE airport_id IS NULL").fetchone()[0]
-            if nulls:
-                raise InvalidFile(f"{path}: {nulls} rows have no airport_id, nothing loaded")
-            count = int(con.execute("SELECT count(*) FROM airports_in").fetchone()[0])
+            count = common.read_airports(con, path)
             con.execute("BEGIN TRANSACTION")
-            # The last row of a repeated id wins, as a sequence of upserts would have it.
-            con.execute(
-                f"""INSERT OR REPLACE INTO {schema.AIRPORTS} (airport_id, city, state, name)
-                    SELECT airport_id, city, state, name FROM (
-                        SELECT *, row_number() OVER (PARTITION BY airport_id ORDER BY rn DESC) AS pick
-                        FROM (SELECT *, row_number() OVER () AS rn FROM airports_in)
-                    ) WHERE pick = 1"""
-            )
+            con.execute(f"INSERT OR REPLACE INTO {schema.AIRPORTS} {common.LATEST_AIRPORTS_SQL}")
             con.execute("COMMIT")
             return count
 
@@ -147,12 +120,8 @@ class DuckDBWarehouse(Warehouse):
                 if counts.rows_read == 0:
                     raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
                 con.execute(f"DELETE FROM {schema.REJECTED} WHERE source_file = ?", [batch.source_file])
-                rejected = transform.rejected_rows_sql()
-                con.execute(
-                    f"""INSERT INTO {schema.REJECTED}
-                        SELECT ?, ?, ?, line_number, raw_line, reason, detail, ? FROM ({rejected})""",
-                    [batch.batch_id, batch.source_file, batch.flight_date, loaded_at],
-                )
+                rejected, rejected_params = common.rejected_rows_select(batch, loaded_at)
+                con.execute(f"INSERT INTO {schema.REJECTED} {rejected}", rejected_params)
                 unknown = int(
                     con.execute(
                         f"""SELECT count(*) FROM {schema.FACT}
@@ -202,43 +171,18 @@ class DuckDBWarehouse(Warehouse):
 
     def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
         with self.connect(read_only=True) as con:
-            cursor = con.execute(_PLACEHOLDER.sub(r"$\1", sql), params or {})
+            cursor = con.execute(common.PLACEHOLDER.sub(r"$\1", sql), params or {})
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     # --- helpers -------------------------------------------------------------------------------
 
     def _insert_audit(self, con: Any, batch: Batch, summary: LoadSummary, *, finished_at: Any) -> None:
-        values = {
-            "batch_id": batch.batch_id,
-            "source_file": batch.source_file,
-            "etag": batch.etag,
-            "flight_date": batch.flight_date,
-            "status": summary.status,
-            "rows_read": summary.rows_read,
-            "rows_loaded": summary.rows_loaded,
-            "rows_rejected": summary.rows_rejected,
-            "rows_filtered": summary.rows_filtered,
-            "unknown_airports": summary.unknown_airports,
-            "unknown_airport_ids": ",".join(str(i) for i in summary.unknown_airport_ids),
-            "min_dep_delay": batch.min_dep_delay,
-            "started_at": batch.started_at,
-            "finished_at": finished_at,
-            "error": (summary.error or "")[:4000] or None,
-        }
         names = schema.column_names(schema.AUDIT_COLUMNS)
         con.execute(
             f"INSERT INTO {schema.AUDIT} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-            [values[name] for name in names],
+            common.audit_row(batch, summary, finished_at=finished_at),
         )
-
-
-def _read_first_line(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            return handle.readline().strip()
-    except OSError as exc:
-        raise InvalidFile(f"cannot read {path}: {exc}") from exc
 
 
 def _log_wait_once(path: str) -> Any:
