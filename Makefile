@@ -17,6 +17,8 @@ BIN := $(VENV)/bin
 GLUE39 := $(VENV)/opt/glue39
 CHECKOV := $(VENV)/opt/checkov
 PIP_FLAGS := --disable-pip-version-check --quiet
+# This machine's pip config lists local index folders that may not exist; drop those warnings only.
+PIP_NOISE := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 # sam and boto3 want credentials and a region even offline; none of the checks below calls AWS.
 OFFLINE_AWS := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=us-east-1 \
 	SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
@@ -26,27 +28,31 @@ OFFLINE_AWS := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAU
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
 
-install: $(VENV)/.installed $(GLUE39)/.installed $(CHECKOV)/.installed node_modules/.installed
+INSTALLED := $(VENV)/.installed $(GLUE39)/.installed $(CHECKOV)/.installed node_modules/.installed
+
+# The four environments are independent: build them side by side (output kept per target).
+install:
+	@$(MAKE) --no-print-directory --jobs=4 --output-sync=target $(INSTALLED)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x "$(BIN)/python" || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) --constraint constraints.txt --editable ".[dev]"
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip $(PIP_NOISE)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --constraint constraints.txt --editable ".[dev]" $(PIP_NOISE)
 	$(BIN)/airline-pipeline --version
 	touch $@
 
 $(GLUE39)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON39)" || { echo "Python 3.9 not found: set PYTHON39=/path/to/python3.9"; exit 1; }
 	test -x "$(GLUE39)/bin/python" || $(PYTHON39) -m venv $(GLUE39)
-	$(GLUE39)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(GLUE39)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip $(PIP_NOISE)
 	$(GLUE39)/bin/python -m pip install $(PIP_FLAGS) --constraint constraints.txt \
-		--editable ".[engine,redshift]" pytest pytest-timeout moto sqlglot
+		--editable ".[engine,redshift]" pytest pytest-timeout moto sqlglot $(PIP_NOISE)
 	touch $@
 
 # checkov pins a boto3 that conflicts with aws-sam-cli's, so it gets a venv of its own.
 $(CHECKOV)/.installed: constraints.txt
 	test -x "$(CHECKOV)/bin/python" || $(PYTHON) -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python -m pip install $(PIP_FLAGS) "$$(grep -E '^checkov==' constraints.txt | cut -d' ' -f1)"
+	$(CHECKOV)/bin/python -m pip install $(PIP_FLAGS) "$$(grep -E '^checkov==' constraints.txt | cut -d' ' -f1)" $(PIP_NOISE)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

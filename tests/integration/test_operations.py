@@ -29,6 +29,7 @@ from bs4 import BeautifulSoup
 from airline_pipeline import cli, operations
 from airline_pipeline.events import encode_key, object_created_event
 from airline_pipeline.ingest import ingest
+from airline_pipeline.operations import REPLAY_NAME
 from airline_pipeline.warehouse import open_warehouse
 
 REPO = Path(__file__).resolve().parents[2]
@@ -315,8 +316,10 @@ def test_via_state_machine_starts_one_execution_per_file_with_the_eventbridge_ev
         head = s3.head_object(Bucket=bucket, Key=key)
         reference = object_created_event(
             bucket, key, size=head["ContentLength"], etag=head["ETag"].strip('"'), region="eu-west-1",
-            account="123456789012",
+            account="123456789012", replay_name=REPLAY_NAME,
         )  # fmt: skip
+        # marked as a replay, so the ledger lets an already-loaded file through
+        assert event["replay-name"] == REPLAY_NAME
         assert event.keys() == reference.keys()
         assert event["detail"].keys() == reference["detail"].keys()
         for volatile in ("id", "time"):

@@ -64,8 +64,8 @@ LOAD_STATEMENTS = [
     f"COPY stage_fact FROM '{PREFIX}fact/' {COPY}",
     f"COPY stage_rejected FROM '{PREFIX}rejected/' {COPY}",
     f"COPY stage_audit FROM '{PREFIX}audit/' {COPY}",
-    "DELETE FROM airlines.daily_flights_fact USING stage_audit a WHERE daily_flights_fact.source_file = a.source_file",
-    "DELETE FROM airlines.rejected_rows USING stage_audit a WHERE rejected_rows.source_file = a.source_file",
+    "DELETE FROM airlines.daily_flights_fact WHERE source_file IN (SELECT source_file FROM stage_audit)",
+    "DELETE FROM airlines.rejected_rows WHERE source_file IN (SELECT source_file FROM stage_audit)",
     "INSERT INTO airlines.daily_flights_fact SELECT * FROM stage_fact",
     "INSERT INTO airlines.rejected_rows SELECT * FROM stage_rejected",
     "INSERT INTO airlines.load_audit SELECT * FROM stage_audit",
@@ -202,7 +202,7 @@ def test_load_airports_stages_the_last_row_of_each_id_and_upserts_in_one_transac
         "LOCK airlines.airports_dim",
         "CREATE TEMP TABLE stage_airports (LIKE airlines.airports_dim)",
         f"COPY stage_airports FROM '{prefix}' {COPY}",
-        "DELETE FROM airlines.airports_dim USING stage_airports s WHERE airports_dim.airport_id = s.airport_id",
+        "DELETE FROM airlines.airports_dim WHERE airport_id IN (SELECT airport_id FROM stage_airports)",
         "INSERT INTO airlines.airports_dim SELECT * FROM stage_airports",
     ]
     # And the staged Parquet holds one row per id, the last one, in the dimension's column order

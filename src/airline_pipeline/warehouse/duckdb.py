@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import parse_qs
 
 import duckdb
 import tenacity
@@ -41,9 +42,18 @@ class DuckDBWarehouse(Warehouse):
 
     @classmethod
     def from_uri(cls, uri: str, **options: Any) -> DuckDBWarehouse:
-        path = uri.split("://", 1)[1] if uri.startswith("duckdb://") else uri
+        """``duckdb:///abs/path.duckdb[?lock_timeout=SECONDS&memory_limit=512MB]``."""
+        location = uri.split("://", 1)[1] if uri.startswith("duckdb://") else uri
+        path, _, query = location.partition("?")
         if not path:
             raise ConfigError(f"'{uri}' names no file: use duckdb:///abs/path/warehouse.duckdb")
+        for name, values in parse_qs(query).items():
+            if name == "lock_timeout":
+                options.setdefault("lock_timeout", float(values[-1]))
+            elif name == "memory_limit":
+                options.setdefault("memory_limit", values[-1])
+            else:
+                raise ConfigError(f"'{uri}': unknown option {name} (known: lock_timeout, memory_limit)")
         return cls(path, **options)
 
     @property
@@ -70,7 +80,7 @@ class DuckDBWarehouse(Warehouse):
             config["temp_directory"] = self.path + ".tmp"
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_lock_conflict),
-            wait=tenacity.wait_exponential_jitter(initial=0.05, max=2.0),
+            wait=tenacity.wait_random_exponential(multiplier=0.05, max=2.0),
             stop=tenacity.stop_after_delay(self.lock_timeout),
             before_sleep=_log_wait_once(self.path),
             reraise=True,

@@ -220,7 +220,7 @@ def airports_statements(s3_uri: str, iam_role: str) -> list[str]:
         f"LOCK {dim}",
         f"CREATE TEMP TABLE {_STAGE_AIRPORTS} (LIKE {dim})",
         copy_sql(_STAGE_AIRPORTS, s3_uri, iam_role),
-        f"DELETE FROM {dim} USING {_STAGE_AIRPORTS} s WHERE {_bare(dim)}.airport_id = s.airport_id",
+        f"DELETE FROM {dim} WHERE airport_id IN (SELECT airport_id FROM {_STAGE_AIRPORTS})",
         f"INSERT INTO {dim} SELECT * FROM {_STAGE_AIRPORTS}",
     ]
 
@@ -237,7 +237,8 @@ def file_load_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> 
     statements += [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in tables]
     statements += [copy_sql(_STAGE[table], uri, iam_role) for table in tables if (uri := staged.get(table))]
     statements += [
-        f"DELETE FROM {table} USING {audit} a WHERE {_bare(table)}.source_file = a.source_file"
+        # The file name comes from the staged audit row: no file name is ever written into SQL text.
+        f"DELETE FROM {table} WHERE source_file IN (SELECT source_file FROM {audit})"
         for table in (schema.FACT, schema.REJECTED)
     ]
     statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in tables]
