@@ -63,9 +63,10 @@ def test_ten_concurrent_loads_of_one_file_keep_one_copy(
     assert {a["status"] for a in audit} == {"LOADED"}
     assert len({a["batch_id"] for a in audit}) == WORKERS
     assert {(a["rows_loaded"], a["rows_rejected"]) for a in audit} == {(expected.rows_loaded, expected.rows_rejected)}
-    # And the surviving rows belong to the attempt that finished last
-    last = max(audit, key=lambda a: a["finished_at"])
-    assert batches == [(last["batch_id"],)]
+    # And the surviving rows belong to an attempt that finished last (finished_at has whole seconds:
+    # several attempts can share the latest second)
+    latest = max(a["finished_at"] for a in audit)
+    assert batches[0][0] in {a["batch_id"] for a in audit if a["finished_at"] == latest}
 
 
 def test_ten_different_files_at_once_all_load(tmp_path: Path, airports: Airports, record_property) -> None:
