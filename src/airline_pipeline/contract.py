@@ -56,6 +56,8 @@ def flight_date_from_key(key: str) -> date:
 
 def check_key(key: str, prefix: str = "") -> date:
     """Check the layout rules for an object key (or local path) and return its flight date."""
+    if key.endswith("/"):
+        raise InvalidKey(f"'{key}' is a folder, not a file")
     name = PurePosixPath(key).name
     if name.lower().endswith((".gz", ".gzip", ".zip", ".bz2", ".zst")):
         raise CompressedFile(

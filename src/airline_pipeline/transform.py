@@ -310,6 +310,8 @@ def _validated_sql(split_relation: str) -> str:
         WHEN t[1] = '' THEN 'empty_carrier|Carrier is empty'
         WHEN strlen(t[1]) > {CARRIER_MAX_BYTES}
             THEN 'carrier_too_long|Carrier is longer than {CARRIER_MAX_BYTES} bytes: ''' || t[1] || ''''
+        WHEN regexp_matches(t[1], '[\\x00-\\x1f\\x7f]')
+            THEN 'invalid_carrier|Carrier contains control characters (NUL, tab, ...)'
     END"""
     names = EXPECTED_HEADER
     rule = f"""CASE

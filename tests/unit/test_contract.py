@@ -189,6 +189,14 @@ def test_compressed_keys_are_refused(name: str) -> None:
         check_key(f"daily-flights/date=2013-01-15/{name}")
 
 
+def test_a_folder_key_is_refused() -> None:
+    # Given the key of a folder marker whose name looks like a file ("flights.csv/")
+    # When the key is checked
+    # Then it is refused as a folder
+    with pytest.raises(InvalidKey, match="is a folder, not a file"):
+        check_key("daily-flights/date=2013-01-15/flights.csv/")
+
+
 def test_key_outside_the_prefix_is_refused() -> None:
     # Given a data prefix and a key outside it
     # When the key is checked against the prefix

@@ -196,6 +196,8 @@ REJECTED = [
     ('"",10397,12478,1,2', "empty_carrier", "Carrier is empty"),
     ("ABCDEFGHIJK,10397,12478,1,2", "carrier_too_long", "Carrier is longer than 10 bytes: 'ABCDEFGHIJK'"),
     ("ÉÉÉÉÉÉ,10397,12478,1,2", "carrier_too_long", "Carrier is longer than 10 bytes: 'ÉÉÉÉÉÉ'"),
+    ("D\x00L,10397,12478,1,2", "invalid_carrier", "Carrier contains control characters (NUL, tab, ...)"),
+    ("D\tL,10397,12478,1,2", "invalid_carrier", "Carrier contains control characters (NUL, tab, ...)"),
     ("DL,,12478,1,2", "missing_value", "OriginAirportID is empty"),
     ("DL,10397, ,1,2", "missing_value", "DestAirportID is empty"),
     ("DL,ATL,12478,1,2", "not_integer", "OriginAirportID is not an integer: 'ATL'"),
