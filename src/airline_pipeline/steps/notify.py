@@ -166,4 +166,5 @@ def _ids(report: dict[str, Any]) -> str:
 
 
 def _ascii(text: str) -> str:
-    return text.encode("ascii", "replace").decode("ascii").replace("\n", " ")
+    """SNS subjects: ASCII without line breaks or control characters (S3 keys may hold a tab or a CR)."""
+    return "".join(c if c.isprintable() else " " for c in text.encode("ascii", "replace").decode("ascii"))

@@ -82,7 +82,9 @@ def validate_object(
             source.read_head(HEAD_BYTES, s3_client=s3), total_size=source.size, key=source.key, prefix=data_prefix
         )
     except InvalidFile as exc:
-        ledger.finish(item, ledger_states.REJECTED, detail=f"{exc.code}: {exc}")
+        # Unreadable now (throttled, timed out) is not "can never load": FAILED lets the next event retry.
+        final = ledger_states.FAILED if isinstance(exc, UnreadableFile) else ledger_states.REJECTED
+        ledger.finish(item, final, detail=f"{exc.code}: {exc}")
         return result("rejected", str(exc), error=exc.code)
     return result("accepted", f"{source.uri}: header ok, {source.size:,} bytes", flight_date=checked.flight_date)
 
@@ -100,7 +102,10 @@ def _find_object(bucket: str, event_key: str, s3: Any) -> SourceFile:
     decoded = decode_event_key(event_key)
     try:
         return open_source(f"s3://{bucket}/{decoded}", s3_client=s3)
-    except UnreadableFile:
+    except UnreadableFile as not_found:
         if decoded == event_key:
             raise
-        return open_source(f"s3://{bucket}/{event_key}", s3_client=s3)
+        try:
+            return open_source(f"s3://{bucket}/{event_key}", s3_client=s3)
+        except UnreadableFile:
+            raise not_found from None  # name the real (decoded) key, not its URL-encoded form

@@ -1,0 +1,328 @@
+"""statemachine/pipeline.asl.json: every way through the pipeline ends where the design says.
+
+Walks the state graph: every Task retries and catches, every failure is told (NotifyFailure) before
+the execution fails, the success path ends right after NotifySuccess, nothing is unreachable or a
+dead end. Also: the template provides exactly the substitutions the definition uses, and the
+fields the Choice states read are ones the steps really return.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import botocore.session
+import pytest
+from lambda_support import FUNCTIONS_DIR, ROOT, load_function, load_template
+
+from airline_pipeline.steps.crawler import CrawlerState
+from airline_pipeline.steps.notify import NotifyRequest
+from airline_pipeline.steps.validate import ValidationResult
+
+ASL = ROOT / "statemachine" / "pipeline.asl.json"
+NOTIFY_FAILURE = "NotifyFailure"
+NOTIFY_SUCCESS = "NotifySuccess"
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def states_of(asl: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in asl["States"].items() if state["Type"] == kind}
+
+
+def transitions(state: dict[str, Any]) -> list[str]:
+    """Every state this one can go to: Next, Choices, Default and Catch targets."""
+    targets = [state["Next"]] if "Next" in state else []
+    targets += [choice["Next"] for choice in state.get("Choices", [])]
+    targets += [state["Default"]] if "Default" in state else []
+    targets += [catch["Next"] for catch in state.get("Catch", [])]
+    return targets
+
+
+def reachable(asl: dict[str, Any], start: str, *, avoiding: Iterable[str] = ()) -> set[str]:
+    blocked = set(avoiding)
+    seen: set[str] = set()
+    queue = deque([start])
+    while queue:
+        name = queue.popleft()
+        if name in seen or name in blocked:
+            continue
+        seen.add(name)
+        queue.extend(transitions(asl["States"][name]))
+    return seen
+
+
+def predecessors(asl: dict[str, Any], target: str) -> set[str]:
+    return {name for name, state in asl["States"].items() if target in transitions(state)}
+
+
+def is_terminal(state: dict[str, Any]) -> bool:
+    return state["Type"] in ("Succeed", "Fail") or state.get("End") is True
+
+
+def failure_builders(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Pass states that describe a failure in ``$.failure`` for the notifier."""
+    return {name: s for name, s in states_of(asl, "Pass").items() if s.get("ResultPath") == "$.failure"}
+
+
+# --- the graph ------------------------------------------------------------------------------------
+
+
+def test_every_state_is_reachable(asl: dict[str, Any]) -> None:
+    assert reachable(asl, asl["StartAt"]) == set(asl["States"])
+
+
+def test_no_dead_ends(asl: dict[str, Any]) -> None:
+    terminals = {name for name, state in asl["States"].items() if is_terminal(state)}
+    for name, state in asl["States"].items():
+        # every state names existing successors, or ends the execution
+        assert transitions(state) or is_terminal(state), f"{name} goes nowhere"
+        assert set(transitions(state)) <= set(asl["States"]), f"{name} names a missing state"
+        # and some way from it leads to the end (poll loops included)
+        assert reachable(asl, name) & terminals, f"{name} cannot end the execution"
+
+
+def test_every_task_retries_and_catches_everything(asl: dict[str, Any]) -> None:
+    for name, task in states_of(asl, "Task").items():
+        assert task.get("Retry"), f"{name} has no Retry"
+        for retry in task["Retry"]:
+            assert retry["MaxAttempts"] >= 1
+            assert retry["IntervalSeconds"] >= 1
+            assert "States.ALL" not in retry["ErrorEquals"], f"{name} retries everything, bugs included"
+        catches = task.get("Catch", [])
+        assert [c["ErrorEquals"] for c in catches] == [["States.ALL"]], f"{name} does not catch every error"
+
+
+def test_lambda_tasks_retry_lambdas_transient_errors(asl: dict[str, Any]) -> None:
+    for name, task in states_of(asl, "Task").items():
+        if not task["Resource"].startswith("${"):
+            continue
+        retried = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
+        assert retried >= LAMBDA_TRANSIENT | {"States.TaskFailed"}, name
+
+
+def test_every_catch_keeps_the_state_and_goes_to_a_failure_description(asl: dict[str, Any]) -> None:
+    builders = failure_builders(asl)
+    for name, task in states_of(asl, "Task").items():
+        if name in (NOTIFY_FAILURE, NOTIFY_SUCCESS):
+            continue
+        (catch,) = task["Catch"]
+        # the error is added to the state, not replacing it (the notifier needs the event and validation)
+        assert catch["ResultPath"] == "$.error", name
+        target = catch["Next"]
+        assert target in builders, f"{name}'s Catch goes to {target}, not to a failure description"
+        assert builders[target]["Parameters"]["state"] == name, f"{target} names another state than {name}"
+        assert builders[target]["Parameters"]["error.$"] == "$.error.Error"
+        assert builders[target]["Parameters"]["cause.$"] == "$.error.Cause"
+
+
+def test_every_failure_description_goes_to_notify_failure(asl: dict[str, Any]) -> None:
+    builders = failure_builders(asl)
+    assert set(builders) == predecessors(asl, NOTIFY_FAILURE)
+    tasks = states_of(asl, "Task")
+    for name, builder in builders.items():
+        assert builder["Next"] == NOTIFY_FAILURE, name
+        parameters = {key.removesuffix(".$") for key in builder["Parameters"]}
+        assert {"state", "error"} <= parameters, name
+        assert parameters & {"cause", "job_run"}, f"{name} gives the notifier no cause"
+        # the failing state is a Task (the Glue job's run is named as one step: start + poll)
+        assert builder["Parameters"]["state"] in {*tasks, "RunLoadJob"}, name
+
+
+def test_choice_failure_branches_go_through_notify_failure(asl: dict[str, Any]) -> None:
+    builders = failure_builders(asl)
+    for name, choice in states_of(asl, "Choice").items():
+        assert "Default" in choice, f"{name} has no Default"
+        for rule in choice["Choices"]:
+            target = asl["States"][rule["Next"]]
+            if rule["Next"] in builders:
+                assert target["Next"] == NOTIFY_FAILURE
+            else:
+                # anything else continues the pipeline or ends it quietly as a skipped duplicate
+                assert target["Type"] in ("Task", "Wait", "Succeed"), f"{name} -> {rule['Next']}"
+
+
+def test_notify_failure_ends_in_the_fail_state_whatever_happens(asl: dict[str, Any]) -> None:
+    notify = asl["States"][NOTIFY_FAILURE]
+    fail = asl["States"][notify["Next"]]
+    assert fail["Type"] == "Fail"
+    assert {catch["Next"] for catch in notify["Catch"]} == {notify["Next"]}
+    assert notify["Catch"][0]["ResultPath"] != "$.failure", "keep the failure that was being notified"
+    assert fail["Error"]
+    assert fail["Cause"]
+
+
+def test_no_failure_ends_the_execution_untold(asl: dict[str, Any]) -> None:
+    # Without the two notifying states, no Fail state can be reached from the start
+    fails = set(states_of(asl, "Fail"))
+    assert fails
+    assert not reachable(asl, asl["StartAt"], avoiding={NOTIFY_FAILURE, NOTIFY_SUCCESS}) & fails
+    for fail in fails:
+        assert predecessors(asl, fail) <= {NOTIFY_FAILURE, NOTIFY_SUCCESS}, fail
+
+
+def test_success_ends_right_after_notify_success(asl: dict[str, Any]) -> None:
+    notify = asl["States"][NOTIFY_SUCCESS]
+    assert asl["States"][notify["Next"]]["Type"] == "Succeed"
+    # a failed success notification still fails the execution (the rows are loaded; the alarm fires)
+    (catch,) = notify["Catch"]
+    assert asl["States"][catch["Next"]]["Type"] == "Fail"
+    # the only other way to succeed is the skipped duplicate, straight from the validation Choice
+    for name in states_of(asl, "Succeed"):
+        assert predecessors(asl, name) in ({NOTIFY_SUCCESS}, {"RouteFile"}), name
+    route = asl["States"]["RouteFile"]
+    skipped = [rule for rule in route["Choices"] if asl["States"][rule["Next"]]["Type"] == "Succeed"]
+    assert skipped == [{"Variable": "$.validation.status", "StringEquals": "skipped", "Next": "SkippedDuplicate"}]
+    # and the report comes right before the success notification
+    assert predecessors(asl, NOTIFY_SUCCESS) == {"Report"}
+
+
+def test_notify_states_pass_the_whole_state(asl: dict[str, Any]) -> None:
+    fields = set(NotifyRequest.model_fields)
+    for name, outcome in ((NOTIFY_SUCCESS, "success"), (NOTIFY_FAILURE, "failure")):
+        parameters = asl["States"][name]["Parameters"]
+        assert parameters["outcome"] == outcome
+        assert parameters["pipeline.$"] == "$"
+        assert parameters["execution.$"] == "$$.Execution.Name"
+        assert {key.removesuffix(".$") for key in parameters} == fields
+
+
+# --- integrations, waits and what the Choices read -------------------------------------------------
+
+
+def test_no_sync_integrations(asl: dict[str, Any]) -> None:
+    for name, task in states_of(asl, "Task").items():
+        assert not task["Resource"].endswith((".sync", ".sync:2", ".waitForTaskToken")), name
+
+
+def test_wait_states_read_the_poll_interval_from_the_state(asl: dict[str, Any]) -> None:
+    waits = states_of(asl, "Wait")
+    assert waits
+    for name, wait in waits.items():
+        assert set(wait) & {"Seconds", "Timestamp", "TimestampPath"} == set(), name
+        assert wait["SecondsPath"] == "$.validation.poll_seconds", name
+    assert "poll_seconds" in ValidationResult.model_fields
+
+
+def choice_variables(asl: dict[str, Any], name: str) -> set[str]:
+    found: set[str] = set()
+
+    def collect(rule: dict[str, Any]) -> None:
+        if "Variable" in rule:
+            found.add(rule["Variable"])
+        for nested in rule.get("Or", []) + rule.get("And", []):
+            collect(nested)
+
+    for rule in asl["States"][name]["Choices"]:
+        collect(rule)
+    return found
+
+
+def test_choices_read_fields_the_steps_return(asl: dict[str, Any]) -> None:
+    assert choice_variables(asl, "RouteFile") == {"$.validation.status", "$.validation.ok"}
+    assert {"status", "ok"} <= set(ValidationResult.model_fields)
+    crawler_fields = {v.removeprefix("$.crawler.") for v in choice_variables(asl, "CrawlerFinished")}
+    assert crawler_fields == {"done", "failed", "timed_out"}
+    assert crawler_fields <= set(CrawlerState.model_fields)
+    assert choice_variables(asl, "LoadJobFinished") == {"$.jobRun.state"}
+    assert asl["States"]["GetLoadJobRun"]["ResultSelector"]["state.$"] == "$.JobRun.JobRunState"
+
+
+def test_load_job_choice_ends_the_loop_on_every_final_glue_state(asl: dict[str, Any]) -> None:
+    # Glue's own list of run states (botocore's service model), minus the ones a run passes through
+    model = botocore.session.get_session().get_service_model("glue")
+    glue_states = set(model.shape_for("JobRunState").enum)
+    running = {"STARTING", "RUNNING", "STOPPING", "WAITING"}
+    assert running <= glue_states
+    compared = {
+        rule["StringEquals"]
+        for choice in asl["States"]["LoadJobFinished"]["Choices"]
+        for rule in [choice, *choice.get("Or", [])]
+        if "StringEquals" in rule
+    }
+    assert compared == glue_states - running
+
+
+def test_crawler_loop_gives_up(asl: dict[str, Any]) -> None:
+    # The crawler has no .sync: the loop is bounded by the function's timed_out flag
+    rules = {rule["Variable"]: rule["Next"] for rule in asl["States"]["CrawlerFinished"]["Choices"]}
+    assert rules["$.crawler.timed_out"] == "CrawlerFailed"
+    assert asl["States"]["CrawlerFinished"]["Default"] == "WaitForCrawler"
+
+
+def test_lambda_parameters_are_what_the_handlers_accept(asl: dict[str, Any]) -> None:
+    models = {
+        "${CrawlerFunctionArn}": load_function("crawler").CrawlerRequest,
+        "${ReportFunctionArn}": load_function("report").ReportRequest,
+        "${NotifyFunctionArn}": NotifyRequest,
+    }
+    for name, task in states_of(asl, "Task").items():
+        if task["Resource"] == "${ValidateFunctionArn}":
+            assert "Parameters" not in task, "ValidateFile gets the S3 event itself"
+            continue
+        if task["Resource"] in models:
+            accepted = set(models[task["Resource"]].model_fields)
+            assert {key.removesuffix(".$") for key in task["Parameters"]} <= accepted, name
+
+
+def test_glue_job_arguments_are_the_scripts(asl: dict[str, Any]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("glue_join_and_load", ROOT / "glue" / "join_and_load.py")
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    arguments = asl["States"]["StartLoadJob"]["Parameters"]["Arguments"]
+    names = {key.removesuffix(".$").removeprefix("--") for key in arguments}
+    assert names <= set(script.ARGUMENTS)
+    assert set(script.REQUIRED) - names <= {"warehouse"}, "--warehouse comes from the job's DefaultArguments"
+
+
+# --- the template side ------------------------------------------------------------------------------
+
+
+def test_substitutions_match_the_template_both_ways() -> None:
+    used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", ASL.read_text()))
+    provided = load_template()["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert used == set(provided)
+    assert load_template()["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionUri"] == (
+        "statemachine/pipeline.asl.json"
+    )
+
+
+def test_each_function_arn_substitution_is_its_function() -> None:
+    template = load_template()
+    provided = template["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    for name, value in provided.items():
+        if name.endswith("FunctionArn"):
+            logical_id = name.removesuffix("Arn")
+            assert value == {"Fn::GetAtt": [logical_id, "Arn"]}
+            assert (FUNCTIONS_DIR / template["Resources"][logical_id]["Properties"]["CodeUri"].split("/")[1]).is_dir()
+    assert provided["GlueJobName"] == {"Ref": "JoinAndLoadJob"}
+
+
+def test_asl_validator_accepts_the_definition() -> None:
+    validator = ROOT / "node_modules" / ".bin" / "asl-validator"
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: cannot run asl-validator (npm ci installs it with node)")
+    if not validator.exists():
+        pytest.skip("node_modules/.bin/asl-validator is missing: run `npm ci`")
+    done = subprocess.run(
+        [str(validator), "--json-path", str(ASL.relative_to(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "is valid" in done.stdout

@@ -1,0 +1,338 @@
+"""template.yaml: the design decisions, asserted on the template itself (read the way cfn-lint reads it).
+
+Storage is private and encrypted, the trigger is exact and does not lose events, IAM is scoped (every
+``Resource: "*"`` is one AWS cannot scope, and says why in a comment), every function runs the
+domain layer on python3.11, and the Glue job installs the very pins constraints.txt holds for 3.9.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from lambda_support import FUNCTIONS_DIR, ROOT, load_template
+
+from airline_pipeline import ledger
+from airline_pipeline.settings import Settings
+
+TEMPLATE_LINES = (ROOT / "template.yaml").read_text().splitlines()
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return dict(template["Resources"])
+
+
+def functions(resources: dict[str, Any]) -> dict[str, Any]:
+    return {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+# --- the data bucket ---------------------------------------------------------------------------------
+
+
+def test_bucket_sends_events_to_eventbridge(resources: dict[str, Any]) -> None:
+    notifications = resources["DataBucket"]["Properties"]["NotificationConfiguration"]
+    assert notifications == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+
+
+def test_bucket_is_encrypted(resources: dict[str, Any]) -> None:
+    (rule,) = resources["DataBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("aws:kms", "AES256", "aws:kms:dsse")
+    assert rule["BucketKeyEnabled"] is True
+
+
+def test_bucket_blocks_public_access(resources: dict[str, Any]) -> None:
+    block = resources["DataBucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert block == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert resources["DataBucket"]["Properties"]["OwnershipControls"]["Rules"] == [
+        {"ObjectOwnership": "BucketOwnerEnforced"}
+    ]
+
+
+def test_bucket_policy_denies_plain_http(resources: dict[str, Any]) -> None:
+    policy = resources["DataBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "DataBucket"}
+    denials = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(denials) == 1
+    (deny,) = denials
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:*"
+    assert deny["Resource"] == [{"Fn::GetAtt": ["DataBucket", "Arn"]}, {"Fn::Sub": "${DataBucket.Arn}/*"}]
+
+
+# --- the trigger -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rule(resources: dict[str, Any]) -> dict[str, Any]:
+    event = resources["PipelineStateMachine"]["Properties"]["Events"]["FileLanded"]
+    assert event["Type"] == "EventBridgeRule"
+    return dict(event["Properties"])
+
+
+def test_rule_matches_csv_objects_under_the_prefix_only(rule: dict[str, Any]) -> None:
+    pattern = rule["Pattern"]
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "DataBucket"}]
+    # one wildcard for prefix AND suffix: several values in one array would be OR'ed
+    assert pattern["detail"]["object"]["key"] == [{"wildcard": {"Fn::Sub": "${DataPrefix}*.csv"}}]
+
+
+def test_data_prefix_cannot_widen_the_rule(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["DataPrefix"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch(parameter["Default"])
+    assert not pattern.fullmatch("daily-flights"), "the prefix is a folder: it must end with /"
+    assert not pattern.fullmatch(""), "an empty prefix would trigger on every .csv in the bucket"
+
+
+def test_rule_retries_and_keeps_undeliverable_events(rule: dict[str, Any], resources: dict[str, Any]) -> None:
+    assert rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert 60 <= rule["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 86400
+    assert rule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}}
+    # and EventBridge may write to that queue, for this rule only
+    (statement,) = resources["TriggerDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    rule_name = rule["RuleName"]["Fn::Sub"]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(f":rule/{rule_name}")
+
+
+# --- IAM: no Resource "*" without a reason ----------------------------------------------------------
+
+
+def statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM statement-like mapping (it has Effect and Action) anywhere in the template."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from statements(value)
+
+
+def is_star(resource: Any) -> bool:
+    return resource == "*" or (isinstance(resource, list) and "*" in resource)
+
+
+def comment_before(statement: Any) -> str:
+    """The YAML comment lines inside ``statement`` above its ``Resource:`` key."""
+    resource_key = next(key for key in statement if key == "Resource")
+    lines = TEMPLATE_LINES[statement.start_mark.line : resource_key.start_mark.line]
+    return " ".join(line.strip() for line in lines if line.strip().startswith("#"))
+
+
+#: The statements AWS gives no resource type to scope, and what their comment must say.
+UNSCOPABLE = {
+    "cloudwatch log delivery": ({"logs:CreateLogDelivery", "logs:PutResourcePolicy"}, "resource-level"),
+    "data api statements": ({"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"}, "no resource"),
+    "kms key policy": ({"kms:*"}, "is this key"),
+    "kms key policy services": ({"kms:Decrypt"}, "is this key"),
+}
+
+
+def test_every_star_resource_is_an_unscopable_action_with_a_comment(template: dict[str, Any]) -> None:
+    stars = [s for s in statements(template["Resources"]) if is_star(s.get("Resource"))]
+    assert stars, "the template has the documented '*' statements"
+    for statement in stars:
+        actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        kinds = [kind for kind, (marker, _) in UNSCOPABLE.items() if marker <= actions]
+        assert kinds, f"Resource '*' for {sorted(actions)} (line {statement.start_mark.line + 1})"
+        comment = comment_before(statement)
+        assert comment, f"Resource '*' at line {statement.start_mark.line + 1} has no comment saying why"
+        assert UNSCOPABLE[kinds[0]][1] in comment, comment
+        if kinds[0] == "data api statements":
+            # limited to the caller's own statements
+            assert statement["Condition"] == {
+                "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+            }
+        if kinds[0].startswith("kms key policy"):
+            assert statement.start_mark.line > 0
+            key_policy = template["Resources"]["PipelineKey"]["Properties"]["KeyPolicy"]["Statement"]
+            assert statement in key_policy
+
+
+def test_no_wildcard_actions_outside_the_key_policy(template: dict[str, Any]) -> None:
+    key_policy = template["Resources"]["PipelineKey"]["Properties"]["KeyPolicy"]["Statement"]
+    for statement in statements(template["Resources"]):
+        if statement in key_policy or statement.get("Effect") == "Deny":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(action.endswith(":*") or action == "*" for action in actions), actions
+
+
+# --- functions and the layer ------------------------------------------------------------------------
+
+
+def test_every_function_runs_python311_with_the_domain_layer(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.11"
+    assert {"Ref": "DomainLayer"} in globals_["Layers"]
+    found = functions(resources)
+    assert set(found) == {
+        "ValidateFunction",
+        "CrawlerFunction",
+        "ReportFunction",
+        "NotifyFunction",
+        "GlueLibraryFunction",
+    }
+    for name, function in found.items():
+        properties = function["Properties"]
+        assert properties.get("Runtime", globals_["Runtime"]) == "python3.11", name
+        # SAM appends a function's Layers to the Globals' ones: the domain layer is always there
+        assert {"Ref": "DomainLayer"} in globals_["Layers"] + properties.get("Layers", []), name
+        assert properties["Handler"] == "app.handler", name
+        folder = ROOT / properties["CodeUri"]
+        assert folder.parent == FUNCTIONS_DIR
+        assert (folder / "app.py").is_file(), name
+        assert properties["Timeout"] <= 300, name
+
+
+def test_the_layer_is_built_from_the_repository(resources: dict[str, Any]) -> None:
+    layer = resources["DomainLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile"}
+    assert layer["Properties"]["ContentUri"] == "layers/domain/"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    assert "build-DomainLayer:" in (ROOT / "layers" / "domain" / "Makefile").read_text()
+
+
+def test_report_gets_awswrangler_from_the_aws_sdk_for_pandas_layer(resources: dict[str, Any]) -> None:
+    layers = resources["ReportFunction"]["Properties"]["Layers"]
+    (conditional,) = layers
+    condition, arn, otherwise = conditional["Fn::If"]
+    assert condition == "UsesRedshift"
+    assert ":336392948345:layer:AWSSDKPandas-Python311:" in arn["Fn::Sub"]
+    assert otherwise == {"Ref": "AWS::NoValue"}
+
+
+def test_globals_set_every_setting(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}
+    assert required <= set(variables)
+
+
+def test_ledger_table_is_the_one_the_code_writes(resources: dict[str, Any]) -> None:
+    table = resources["LedgerTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "file_id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert ledger.file_id("b", "k", "e") == "s3://b/k#e"
+
+
+def policy_actions(function: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for statement in statements(function["Properties"].get("Policies", [])):
+        found.update(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("function", "needed"),
+    [
+        # validate: Ledger.claim (PutItem, GetItem on conflict), Ledger.finish (UpdateItem); S3 via S3ReadPolicy
+        ("ValidateFunction", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}),
+        ("CrawlerFunction", {"glue:StartCrawler", "glue:GetCrawler"}),
+        ("NotifyFunction", {"dynamodb:UpdateItem", "kms:GenerateDataKey", "kms:Decrypt"}),
+        ("GlueLibraryFunction", {"s3:PutObject"}),
+    ],
+)
+def test_function_may_make_the_calls_its_step_makes(resources: dict[str, Any], function: str, needed: set[str]) -> None:
+    assert needed <= policy_actions(resources[function])
+
+
+# --- the Glue job --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def job(resources: dict[str, Any]) -> dict[str, Any]:
+    return dict(resources["JoinAndLoadJob"]["Properties"])
+
+
+def test_glue_job_is_a_python_shell_39_job(job: dict[str, Any]) -> None:
+    assert job["Command"]["Name"] == "pythonshell"
+    assert job["Command"]["PythonVersion"] == "3.9"
+    assert job["Command"]["ScriptLocation"] == "glue/join_and_load.py"
+    assert (ROOT / job["Command"]["ScriptLocation"]).is_file()
+    assert job["MaxCapacity"] in (0.0625, 1)
+    assert job["MaxRetries"] == 0, "Step Functions owns retries (and reports the failure)"
+    assert job["ExecutionProperty"]["MaxConcurrentRuns"] >= 1
+    assert job["DefaultArguments"]["library-set"] == "none"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def glue_pins(job: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    modules = job["DefaultArguments"]["--additional-python-modules"]["Fn::Sub"].split(",")
+    wheel, pins = modules[0], modules[1:]
+    parsed = {}
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        assert version, f"{pin} is not pinned with =="
+        parsed[canonical(name)] = version
+    return wheel, parsed
+
+
+def constraints_for_python39() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        requirement, _, marker = line.partition(";")
+        if marker.strip() == 'python_version < "3.10"':
+            name, _, version = requirement.strip().partition("==")
+            pins[canonical(name)] = version.strip()
+    return pins
+
+
+def test_glue_job_pins_equal_the_constraints_for_python39(job: dict[str, Any]) -> None:
+    wheel, pins = glue_pins(job)
+    assert wheel == "${GlueLibrary.WheelUri}", "the domain package is the wheel the custom resource published"
+    locked = constraints_for_python39()
+    assert locked, "constraints.txt has pins for the Glue job's Python 3.9"
+    for name, version in pins.items():
+        assert name in locked, f"{name} is not locked for python_version < 3.10 in constraints.txt"
+        assert version == locked[name], f"{name}: the job installs {version}, constraints.txt locks {locked[name]}"
+
+
+def test_glue_job_pins_every_dependency_the_job_imports(job: dict[str, Any]) -> None:
+    _, pins = glue_pins(job)
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # the package's own requirements, its engine (DuckDB, boto3) and its Redshift reads (awswrangler)
+    required = project["dependencies"] + project["optional-dependencies"]["engine"]
+    required += project["optional-dependencies"]["redshift"]
+    names = {canonical(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]) for requirement in required}
+    assert names <= set(pins), names - set(pins)
+
+
+def test_glue_job_runs_what_the_state_machine_starts(job: dict[str, Any], resources: dict[str, Any]) -> None:
+    arguments = job["DefaultArguments"]
+    assert arguments["--warehouse"] == {"Ref": "WarehouseUri"}
+    assert arguments["--data_prefix"] == {"Ref": "DataPrefix"}
+    machine = resources["PipelineStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["GlueJobName"] == {"Ref": "JoinAndLoadJob"}
+    (glue_statement,) = [s for s in statements(machine["Policies"]) if "glue:StartJobRun" in s["Action"]]
+    assert set(glue_statement["Action"]) == {"glue:StartJobRun", "glue:GetJobRun"}
+    assert glue_statement["Resource"]["Fn::Sub"].endswith(":job/${JoinAndLoadJob}")
