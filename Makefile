@@ -16,6 +16,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 GLUE39 := $(VENV)/opt/glue39
 CHECKOV := $(VENV)/opt/checkov
+# The Glue job's own libraries (engine, redshift extras) plus what the tests import.
+GLUE39_PACKAGES := ".[engine,redshift]" pytest pytest-timeout moto sqlglot hypothesis beautifulsoup4 pydantic-settings
 PIP_FLAGS := --disable-pip-version-check --quiet
 # This machine's pip config lists local index folders that may not exist; drop those warnings only.
 PIP_NOISE := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
@@ -45,8 +47,7 @@ $(GLUE39)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON39)" || { echo "Python 3.9 not found: set PYTHON39=/path/to/python3.9"; exit 1; }
 	test -x "$(GLUE39)/bin/python" || $(PYTHON39) -m venv $(GLUE39)
 	$(GLUE39)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip $(PIP_NOISE)
-	$(GLUE39)/bin/python -m pip install $(PIP_FLAGS) --constraint constraints.txt \
-		--editable ".[engine,redshift]" pytest pytest-timeout moto sqlglot $(PIP_NOISE)
+	$(GLUE39)/bin/python -m pip install $(PIP_FLAGS) --constraint constraints.txt --editable $(GLUE39_PACKAGES) $(PIP_NOISE)
 	touch $@
 
 # checkov pins a boto3 that conflicts with aws-sam-cli's, so it gets a venv of its own.
@@ -94,7 +95,7 @@ bench: install
 lock:
 	rm -rf .lock && $(PYTHON) -m venv .lock/311 && $(PYTHON39) -m venv .lock/39
 	.lock/311/bin/pip install $(PIP_FLAGS) ".[dev]"
-	.lock/39/bin/pip install $(PIP_FLAGS) ".[engine,redshift]" pytest pytest-timeout moto sqlglot
+	.lock/39/bin/pip install $(PIP_FLAGS) $(GLUE39_PACKAGES)
 	{ sed -n '1,/^checkov==/p' constraints.txt; \
 	  .lock/311/bin/pip freeze --exclude-editable | grep -v '^airline-pipeline' | sed 's/$$/ ; python_version >= "3.10"/'; \
 	  .lock/39/bin/pip freeze --exclude-editable | grep -v '^airline-pipeline' | sed 's/$$/ ; python_version < "3.10"/'; \
