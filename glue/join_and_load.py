@@ -68,7 +68,7 @@ def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.
             batch_id=args.get("batch_id") or None,
             data_prefix=args.get("data_prefix", ""),
         )
-    print(json.dumps(summary.model_dump(mode="json")), flush=True)
+    print(json.dumps(summary.as_json()), flush=True)
     if summary.status != "LOADED":
         sys.stderr.write(f"{summary.error}: {summary.message}\n")
         sys.stderr.flush()

@@ -68,7 +68,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 batch_id=args.batch_id,
                 download_progress=progress,
             )
-    emit(summary.model_dump(mode="json"))
+    emit(summary.as_json())
     return 0 if summary.status == schema.LOADED else 1
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
+from typing import Optional
 
 from airline_pipeline.errors import (
     CompressedFile,
@@ -52,6 +53,14 @@ def flight_date_from_key(key: str) -> date:
         return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     except ValueError as exc:
         raise InvalidKey(f"'{key}': date={value} is not a calendar date ({exc})") from None
+
+
+def flight_date_or_none(key: str) -> Optional[date]:
+    """The key's date, or None: for messages about a file that is not (yet) known to be valid."""
+    try:
+        return flight_date_from_key(key)
+    except InvalidKey:
+        return None
 
 
 def check_key(key: str, prefix: str = "") -> date:

@@ -7,8 +7,8 @@ import time
 from typing import Optional
 
 from airline_pipeline import schema
-from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_from_key
-from airline_pipeline.errors import InvalidKey, PipelineError
+from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_none
+from airline_pipeline.errors import PipelineError
 from airline_pipeline.models import Batch, LoadSummary, new_batch_id
 from airline_pipeline.sources import ProgressCallback, SourceFile, open_source
 from airline_pipeline.transform import uniform_line_breaks
@@ -36,12 +36,12 @@ def ingest(
     batch = Batch(batch_id=batch_id or new_batch_id(), source_file=location, min_dep_delay=min_dep_delay)
     try:
         source = open_source(location)
-        batch = batch.model_copy(update={"source_file": source.uri, "etag": source.etag})
-        batch = batch.model_copy(update={"flight_date": _date_or_none(source.key)})
+        batch = batch.replace(source_file=source.uri, etag=source.etag)
+        batch = batch.replace(flight_date=flight_date_or_none(source.key))
         head = source.read_head(HEAD_BYTES)
         checked = check_head(head, total_size=source.size, key=source.key, prefix=data_prefix)
         if batch_id is None:
-            batch = batch.model_copy(update={"batch_id": new_batch_id(checked.flight_date)})
+            batch = batch.replace(batch_id=new_batch_id(checked.flight_date))
         log.info("loading %s (%s bytes) as batch %s", source.uri, f"{source.size:,}", batch.batch_id)
         summary = _load(source, batch, warehouse, download_progress)
     except PipelineError as exc:
@@ -49,7 +49,7 @@ def ingest(
     except Exception as exc:  # a bug or an engine error: still one FAILED audit row and a summary
         log.exception("unexpected error while loading %s", location)
         summary = _failed(batch, type(exc).__name__, str(exc), warehouse)
-    return summary.model_copy(update={"duration_seconds": round(time.monotonic() - started, 3)})
+    return summary.replace(duration_seconds=round(time.monotonic() - started, 3))
 
 
 def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Optional[ProgressCallback]) -> LoadSummary:
@@ -77,10 +77,3 @@ def _failed(batch: Batch, code: str, message: str, warehouse: Warehouse) -> Load
         error=code,
         message=message,
     )
-
-
-def _date_or_none(key: str) -> object:
-    try:
-        return flight_date_from_key(key)
-    except InvalidKey:
-        return None

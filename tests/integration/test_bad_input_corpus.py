@@ -165,6 +165,6 @@ def test_corpus_through_the_api(case: Case, template_warehouse, tmp_path: Path, 
     source = place(tmp_path / "in", case.data, folder=case.folder, name=case.name)
     # When ingest() loads it
     with open_warehouse(db.uri) as warehouse:
-        summary = ingest(str(source), warehouse).model_dump(mode="json")
+        summary = ingest(str(source), warehouse).as_json()
     # Then the outcome is the promised one
     assert_outcome(Outcome(case, db, str(source), summary), airports, baseline)

@@ -127,7 +127,7 @@ SCENARIOS = {
     "failed-load-serverless": failed_load(URI, LOAD_ERRORS_SERVERLESS, None),
     "failed-load-provisioned": failed_load(CLUSTER_URI, LOAD_ERRORS_PROVISIONED, CLUSTER_ARGS),
     "failure": failure(BATCH),
-    "failure-without-date-or-etag": failure(BATCH.model_copy(update={"flight_date": None, "etag": ""})),
+    "failure-without-date-or-etag": failure(BATCH.replace(flight_date=None, etag="")),
 }
 
 
