@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Optional
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from airline_pipeline.settings import get_settings
 from airline_pipeline.steps.crawler import CrawlerState, crawler_status, start_crawler
-from airline_pipeline.steps.powertools import aws_client, step_handler
+from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
 
 
 class CrawlerRequest(BaseModel):
@@ -23,6 +24,7 @@ class CrawlerRequest(BaseModel):
 def handler(event: CrawlerRequest, context: LambdaContext) -> CrawlerState:
     settings = get_settings()
     glue = aws_client("glue")
+    metrics.add_metric(name="CrawlerChecks", unit=MetricUnit.Count, value=1)
     if event.action == "start" or event.started_at is None:
         return start_crawler(glue, settings.crawler_name)
     return crawler_status(

@@ -20,6 +20,7 @@ def handler(event: NotifyRequest, context: LambdaContext) -> NotifyResult:
         topic_arn=settings.topic_arn,
         ledger=Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes),
     )
+    metrics.add_metric(name="Notifications", unit=MetricUnit.Count, value=1)
     if event.outcome == "failure":
         metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=1)
     return result

@@ -1,10 +1,11 @@
-"""ValidateFunction: S3 "Object Created" event in, ``ValidationResult`` out (see steps/validate.py)."""
+"""ValidateFunction: the S3 "Object Created" event (and the execution's name) in, ``ValidationResult`` out."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from airline_pipeline.ledger import Ledger
 from airline_pipeline.settings import get_settings
@@ -12,14 +13,22 @@ from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
 from airline_pipeline.steps.validate import ValidationResult, validate_object
 
 
-@step_handler(S3EventNotificationEventBridgeModel, correlation_id_path="id")
-def handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> ValidationResult:
+class ValidateRequest(BaseModel):
+    """The state machine's input event, as EventBridge delivered it, and the execution that owns the file."""
+
+    event: S3EventNotificationEventBridgeModel
+    execution: str
+
+
+@step_handler(ValidateRequest, correlation_id_path="execution")
+def handler(request: ValidateRequest, context: LambdaContext) -> ValidationResult:
     settings = get_settings()
+    event = request.event
     result = validate_object(
         bucket=event.detail.bucket.name,
         event_key=event.detail.object.key,
         etag=event.detail.object.etag or "",
-        event_id=event.id,
+        execution=request.execution,
         data_prefix=settings.data_prefix,
         poll_seconds=settings.poll_seconds,
         ledger=Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes),

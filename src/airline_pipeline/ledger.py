@@ -48,22 +48,26 @@ class Ledger:
         self.claim_seconds = claim_minutes * 60
 
     def claim(self, item_id: str, owner: str, *, now: Optional[int] = None, force: bool = False) -> Claim:
-        """Claim ``item_id`` for ``owner`` unless it is loaded, rejected, or claimed by someone else recently.
+        """Claim ``item_id`` for ``owner`` (the execution) unless it is loaded, rejected, or someone else's.
 
         A FAILED file may be claimed again (a retry), and so may a claim older than ``claim_minutes``
-        (its execution died without closing it). The same owner claiming twice (a redelivered event)
-        is a duplicate too. ``force`` (a replay: ``airline-pipeline reprocess``) claims regardless.
+        (its execution died without closing it). The owner's own in-flight claim is its own: a retried
+        validate step must not find itself a duplicate. A redelivered event starts another execution,
+        hence another owner, and is skipped. ``force`` (a replay: ``airline-pipeline reprocess``) claims
+        regardless.
         """
         now = int(time.time()) if now is None else now
         condition = {
             "ConditionExpression": (
-                "attribute_not_exists(file_id) OR #s = :failed OR (#s = :in_flight AND claim_expires_at < :now)"
+                "attribute_not_exists(file_id) OR #s = :failed"
+                " OR (#s = :in_flight AND (claim_expires_at < :now OR #o = :owner))"
             ),
-            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeNames": {"#s": "status", "#o": "owner"},
             "ExpressionAttributeValues": {
                 ":failed": {"S": FAILED},
                 ":in_flight": {"S": IN_FLIGHT},
                 ":now": {"N": str(now)},
+                ":owner": {"S": owner},
             },
         }
         try:
@@ -90,18 +94,29 @@ class Ledger:
             )
         return Claim(claimed=True, status=IN_FLIGHT, owner=owner, updated_at=now)
 
-    def finish(self, item_id: str, status: str, *, detail: str = "", now: Optional[int] = None) -> None:
-        """Record the outcome; a LOADED or REJECTED file is never re-run by a duplicate event."""
+    def finish(self, item_id: str, status: str, *, owner: str, detail: str = "", now: Optional[int] = None) -> bool:
+        """Record the outcome of ``owner``'s claim; False when the item is not (or no longer) its claim.
+
+        A LOADED or REJECTED file is never re-run by a duplicate event. The condition keeps a stale
+        execution (whose claim expired and was taken over) from overwriting the newer one's state.
+        """
         now = int(time.time()) if now is None else now
-        self.client.update_item(
-            TableName=self.table,
-            Key={"file_id": {"S": item_id}},
-            UpdateExpression="SET #s = :status, updated_at = :now, detail = :detail, expires_at = :expires",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":status": {"S": status},
-                ":now": {"N": str(now)},
-                ":detail": {"S": detail[:1000]},
-                ":expires": {"N": str(now + _RETENTION_SECONDS)},
-            },
-        )
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"file_id": {"S": item_id}},
+                UpdateExpression="SET #s = :status, updated_at = :now, detail = :detail, expires_at = :expires",
+                ConditionExpression="#s = :in_flight AND #o = :owner",
+                ExpressionAttributeNames={"#s": "status", "#o": "owner"},
+                ExpressionAttributeValues={
+                    ":status": {"S": status},
+                    ":now": {"N": str(now)},
+                    ":detail": {"S": detail[:1000]},
+                    ":expires": {"N": str(now + _RETENTION_SECONDS)},
+                    ":in_flight": {"S": IN_FLIGHT},
+                    ":owner": {"S": owner},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

@@ -5,6 +5,9 @@ there. Here each function's ``app`` module is imported in a fresh ``python -I -S
 is what Lambda gives it: the standard library, the function's build folder, the layer's ``python/``
 folder, and the runtime's own boto3 (python3.11 ships it in ``/var/runtime``). Nothing else.
 
+The layer carries its own boto3, pinned with the botocore the X-Ray SDK pulls in: the runtime's boto3
+is never paired with the layer's (newer) botocore.
+
 ``sam build`` runs only when a source is newer than ``.aws-sam/build`` (it takes a minute).
 """
 
@@ -28,6 +31,8 @@ LAYER = BUILD / "DomainLayer"
 FUNCTIONS = ["ValidateFunction", "CrawlerFunction", "ReportFunction", "NotifyFunction", "GlueLibraryFunction"]
 #: What the python3.11 Lambda runtime provides in /var/runtime (after the layers on sys.path).
 RUNTIME_PROVIDED = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"]
+#: The AWS SDK modules the layer carries itself (a matching pair, shadowing the runtime's).
+LAYER_SDK = ("boto3", "botocore", "s3transfer")
 #: Lambda's 250 MB limit for a function and its layers, unzipped.
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
@@ -104,8 +109,12 @@ wheel = None
 if hasattr(app, "publish_wheel"):
     from airline_pipeline.glue_library import layer_wheel
     wheel = str(layer_wheel())
+import boto3, botocore, s3transfer  # what the function's aws_client uses on its first call
+boto3.client("dynamodb", region_name="us-east-1")  # a mismatched boto3/botocore pair fails here
+sdk = {m.__name__: {"version": m.__version__, "path": os.path.realpath(m.__file__)}
+       for m in (boto3, botocore, s3transfer)}
 print(json.dumps({"handler": callable(getattr(app, "handler", None)), "origins": origins, "found": found,
-                  "wheel": wheel, "sys_path": sys.path}))
+                  "wheel": wheel, "sys_path": sys.path, "sdk": sdk}))
 """
 
 
@@ -157,6 +166,33 @@ def test_function_imports_from_its_package_alone(function: str, build: Path, run
     assert strays == {}, f"{function} imported modules from outside its package: {strays}"
     assert not any(".venv" in entry for entry in result["sys_path"])
     assert "airline_pipeline" in result["origins"]
+
+
+def constraint_pins() -> dict[str, str]:
+    """constraints.txt's pins for the Lambda side (Python >= 3.10): name -> version."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        requirement, _, marker = line.partition(";")
+        if "==" in requirement and (not marker or '>= "3.10"' in marker):
+            name, version = requirement.split("#")[0].strip().split("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_uses_the_layers_boto3_with_its_own_botocore(function: str, build: Path, runtime: Path) -> None:
+    # Given the function's package, with the runtime's boto3 on the path after the layer
+    # When its app and the AWS SDK are imported alone
+    result = import_alone(function, build, runtime)
+
+    # Then boto3, botocore and s3transfer all come from the layer - never the runtime's boto3 with the
+    # layer's botocore - in the versions constraints.txt pins
+    layer = str((build / "DomainLayer" / "python").resolve())
+    pins = constraint_pins()
+    for name in LAYER_SDK:
+        assert result["sdk"][name]["path"].startswith(layer), (function, name, result["sdk"][name])
+        assert result["sdk"][name]["version"] == pins[name], (function, name)
+    assert result["origins"].get("botocore", layer).startswith(layer)
 
 
 def test_report_imports_without_awswrangler(build: Path, runtime: Path) -> None:

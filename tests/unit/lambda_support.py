@@ -46,6 +46,34 @@ def load_event(name: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
 
 
+def validate_request(event: dict[str, Any], execution: str) -> dict[str, Any]:
+    """What ValidateFile passes the validate function: the S3 event (the execution's input) and its name."""
+    return {"event": event, "execution": execution}
+
+
+def s3_event_of(request: dict[str, Any]) -> dict[str, Any]:
+    """The S3 ``Object Created`` event inside a validate request."""
+    return dict(request["event"])
+
+
+def emitted_metrics(stdout: str) -> dict[str, float]:
+    """The metrics Powertools flushed as CloudWatch EMF lines on stdout: name -> total value."""
+    totals: dict[str, float] = {}
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if "_aws" not in record:
+            continue
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = record[metric["Name"]]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(
+                    value if isinstance(value, list) else [value]
+                )
+    return totals
+
+
 def env_json() -> dict[str, dict[str, str]]:
     return dict(json.loads((EVENTS_DIR / "env.json").read_text()))
 
@@ -113,8 +141,9 @@ class Stack:
             return None
         return {name: next(iter(value.values())) for name, value in item["Item"].items()}
 
-    def put_ledger_item(self, file_id: str, status: str, **extra: str) -> None:
-        item = {"file_id": {"S": file_id}, "status": {"S": status}, "owner": {"S": "an-earlier-event"}}
+    def put_ledger_item(self, file_id: str, status: str, *, owner: str = "an-earlier-execution", **extra: str) -> None:
+        """A ledger item as another (or an earlier) execution left it; ``extra`` numbers are stored as N."""
+        item = {"file_id": {"S": file_id}, "status": {"S": status}, "owner": {"S": owner}}
         item.update({name: {"N": value} if value.isdigit() else {"S": value} for name, value in extra.items()})
         self.dynamodb.put_item(TableName=self.ledger_table, Item=item)
 

@@ -13,10 +13,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from lambda_support import Stack, env_json, load_event, load_function
+from lambda_support import Stack, emitted_metrics, env_json, load_event, load_function
 
-# The crawler step publishes no metric of its own; Powertools warns about the empty flush.
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+# The crawler function counts every call: an empty flush (Powertools warns) is a regression.
+pytestmark = pytest.mark.filterwarnings("error:No application metrics to publish")
 
 Invoke = Callable[..., Any]
 CRAWLER = env_json()["CrawlerFunction"]["CRAWLER_NAME"]
@@ -100,6 +100,20 @@ def test_missing_crawler_raises_for_the_state_machine_catch(stack: Stack, invoke
     with pytest.raises(ClientError, match=CRAWLER) as raised:
         invoke("crawler", load_event("crawler_start"))
     assert raised.value.response["Error"]["Code"] == "EntityNotFoundException"
+
+
+@pytest.mark.parametrize("name", ["crawler_start", "crawler_status"])
+def test_every_call_is_counted(stack: Stack, invoke: Invoke, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    # Given the crawler (idle, or started by this execution)
+    if name == "crawler_status":
+        stack.glue.start_crawler(Name=CRAWLER)
+    capsys.readouterr()
+
+    # When the function starts it or checks on it
+    invoke("crawler", load_event(name))
+
+    # Then it publishes its metric (CloudWatch EMF on stdout): never an empty flush
+    assert emitted_metrics(capsys.readouterr().out) == {"CrawlerChecks": 1.0}
 
 
 def test_finished_crawl_ends_the_wait(glue_stub: Stubber, invoke: Invoke) -> None:

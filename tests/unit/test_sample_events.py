@@ -3,12 +3,15 @@
 ``sam local invoke <Fn> -e events/<x>.json --env-vars events/env.json`` takes these files, and the
 handler tests invoke the functions with them; so they must keep the shapes AWS sends (checked
 against Powertools' models, the event builder and the ASL's Parameters) and tell one consistent
-story: the notify inputs carry exactly what the validate step returns for the S3 events.
+story: ``s3_object_created.json`` is a state machine input, each ``validate*.json`` wraps such an
+event with its execution's name as ValidateFile does, and the notify inputs carry exactly what the
+validate step returns for them, in the same execution.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Callable
 
@@ -23,23 +26,29 @@ from lambda_support import (
     Stack,
     env_json,
     load_event,
+    load_function,
     load_template,
     md5,
 )
 
 from airline_pipeline.events import encode_key, object_created_event
-from airline_pipeline.operations import REPLAY_NAME
+from airline_pipeline.operations import REPLAY_NAME, FoundFile, execution_name
 from airline_pipeline.settings import Settings
 from airline_pipeline.sources import decode_event_key
 from airline_pipeline.steps.notify import NotifyRequest
 
-S3_EVENTS = {
-    "s3_object_created": SAMPLE_FLIGHTS.read_bytes(),
+#: The validate function's inputs (ValidateFile's Parameters: the S3 event and the execution's name).
+VALIDATE_EVENTS = {
+    "validate": SAMPLE_FLIGHTS.read_bytes(),
     "validate_duplicate": SAMPLE_FLIGHTS.read_bytes(),
     "validate_replay": SAMPLE_FLIGHTS.read_bytes(),
     "validate_bad_header": BAD_HEADER_CSV,
 }
+#: Every sample S3 event (the state machine's input), by file: the raw one and the wrapped ones.
+S3_EVENTS = {"s3_object_created": SAMPLE_FLIGHTS.read_bytes(), **VALIDATE_EVENTS}
 NOTIFY_EVENTS = ["notify_success", "notify_failure_validation", "notify_failure_lambda", "notify_failure_glue_job"]
+#: Step Functions execution names: 1-80 characters, no whitespace, brackets, wildcards or punctuation.
+EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 EXPECTED_FILES = {
     *S3_EVENTS,
     *NOTIFY_EVENTS,
@@ -57,10 +66,16 @@ def test_the_expected_events_are_there() -> None:
         json.loads(path.read_text())  # and each is JSON
 
 
+def s3_event(name: str) -> dict[str, Any]:
+    """The S3 ``Object Created`` event of a sample: the file itself, or the ``event`` a validate input wraps."""
+    loaded = load_event(name)
+    return dict(loaded["event"]) if name in VALIDATE_EVENTS else loaded
+
+
 @pytest.mark.parametrize("name", sorted(S3_EVENTS))
 def test_s3_event_has_the_shape_eventbridge_delivers(name: str) -> None:
     # Given a sample S3 event
-    event = load_event(name)
+    event = s3_event(name)
 
     # Then Powertools' model reads it, as the handler does
     parsed = S3EventNotificationEventBridgeModel.model_validate(event)
@@ -87,12 +102,40 @@ def test_s3_event_has_the_shape_eventbridge_delivers(name: str) -> None:
 @pytest.mark.parametrize(("name", "content"), sorted(S3_EVENTS.items()))
 def test_s3_event_size_and_etag_are_the_objects(name: str, content: bytes) -> None:
     # Given the object a sample event announces, Then the event's size and etag are that object's
-    obj = load_event(name)["detail"]["object"]
+    obj = s3_event(name)["detail"]["object"]
     assert (obj["size"], obj["etag"]) == (len(content), md5(content))
 
 
+@pytest.mark.parametrize("name", sorted(VALIDATE_EVENTS))
+def test_validate_event_is_what_validate_file_passes(name: str, asl: dict[str, Any]) -> None:
+    # Given a sample validate input
+    request = load_event(name)
+
+    # Then it has the keys of ValidateFile's Parameters, the event is the whole state machine input
+    # and the execution a valid execution name, and the handler's model reads it
+    parameters = asl["States"]["ValidateFile"]["Parameters"]
+    assert parameters == {"event.$": "$", "execution.$": "$$.Execution.Name"}
+    assert {key.removesuffix(".$") for key in parameters} == set(request)
+    assert EXECUTION_NAME.fullmatch(request["execution"]), request["execution"]
+    parsed = load_function("validate").ValidateRequest.model_validate(request)
+    assert parsed.execution == request["execution"]
+    assert parsed.event.id == request["event"]["id"]
+
+
+def test_validate_event_wraps_the_state_machine_input() -> None:
+    # validate.json is ValidateFile's input for s3_object_created.json, in the execution that loaded it
+    request = load_event("validate")
+    assert request["event"] == load_event("s3_object_created")
+    assert request["execution"] == load_event("notify_success")["execution"]
+
+
+def test_every_validate_event_is_its_own_execution() -> None:
+    executions = [load_event(name)["execution"] for name in sorted(VALIDATE_EVENTS)]
+    assert len(set(executions)) == len(executions), executions
+
+
 def test_duplicate_and_replay_events_are_for_the_same_bytes() -> None:
-    first, duplicate, replay = (load_event(n) for n in ("s3_object_created", "validate_duplicate", "validate_replay"))
+    first, duplicate, replay = (s3_event(n) for n in ("validate", "validate_duplicate", "validate_replay"))
     # a second upload of the same bytes: another event, another version, the same key and etag
     assert duplicate["id"] != first["id"]
     assert duplicate["detail"]["object"]["version-id"] != first["detail"]["object"]["version-id"]
@@ -104,6 +147,22 @@ def test_duplicate_and_replay_events_are_for_the_same_bytes() -> None:
     assert replay["replay-name"] == REPLAY_NAME
     assert "replay-name" not in first
     assert replay["detail"]["object"] == first["detail"]["object"]
+
+
+def test_replay_runs_in_an_execution_named_as_reprocess_names_it() -> None:
+    # Given the replay's object, as `airline-pipeline reprocess --via-state-machine` finds it
+    request = load_event("validate_replay")
+    obj = request["event"]["detail"]
+    found = FoundFile(
+        location=f"s3://{obj['bucket']['name']}/{decode_event_key(obj['object']['key'])}",
+        flight_date=datetime(2013, 1, 15).date(),
+        size=obj["object"]["size"],
+        etag=obj["object"]["etag"],
+    )
+    # Then the sample's execution has the form reprocess gives its executions (a random suffix aside)
+    named = execution_name(found)
+    assert request["execution"].rsplit("-", 1)[0] == named.rsplit("-", 1)[0]
+    assert len(request["execution"].rsplit("-", 1)[1]) == len(named.rsplit("-", 1)[1])
 
 
 def test_step_events_follow_one_execution() -> None:
@@ -120,6 +179,7 @@ def test_step_events_follow_one_execution() -> None:
     assert success["pipeline"]["jobRun"]["run"]["Arguments"]["--batch_id"] == execution
     first = load_event("s3_object_created")
     assert {k: v for k, v in success["pipeline"].items() if k in first} == first
+    assert load_event("validate") == {"event": first, "execution": execution}
 
 
 @pytest.mark.parametrize("name", NOTIFY_EVENTS)
@@ -150,38 +210,40 @@ def test_notify_event_is_what_the_state_machine_passes(name: str, asl: dict[str,
     assert any({key.removesuffix(".$") for key in params} == set(failure) for params in builders), builders
 
 
-def test_lambda_failure_cause_is_the_lambda_error_json() -> None:
+def test_lambda_failure_cause_is_the_lambda_error_json(asl: dict[str, Any]) -> None:
     # As the emulator reports a Lambda error: Error Runtime.HandlerError, Cause a JSON string
     pipeline = load_event("notify_failure_lambda")["pipeline"]
     assert pipeline["error"]["Error"] == "Runtime.HandlerError"
     cause = json.loads(pipeline["error"]["Cause"])
     assert set(cause) == {"errorMessage", "errorType"}
-    assert pipeline["failure"] == {
-        "state": "StartCrawler",
-        "error": "Runtime.HandlerError",
-        "cause": pipeline["error"]["Cause"],
-    }
+    # and StartCrawlerFailed passed the caught error as is
+    assert asl["States"]["StartCrawlerFailed"]["Parameters"] == {"state": "StartCrawler", "caught.$": "$.error"}
+    assert pipeline["failure"] == {"state": "StartCrawler", "caught": pipeline["error"]}
 
 
 @pytest.mark.parametrize(
-    ("s3_event", "notify_event", "content"),
+    ("validate_event", "notify_event", "content"),
     [
-        ("s3_object_created", "notify_success", SAMPLE_FLIGHTS.read_bytes()),
+        ("validate", "notify_success", SAMPLE_FLIGHTS.read_bytes()),
         ("validate_bad_header", "notify_failure_validation", BAD_HEADER_CSV),
     ],
 )
 def test_notify_event_carries_what_validate_returns(
-    stack: Stack, invoke: Callable[..., Any], s3_event: str, notify_event: str, content: bytes
+    stack: Stack, invoke: Callable[..., Any], validate_event: str, notify_event: str, content: bytes
 ) -> None:
-    # Given the object of an S3 sample event in the bucket
-    event = load_event(s3_event)
-    stack.put(decode_event_key(event["detail"]["object"]["key"]), content)
+    # Given the object of a sample validate input in the bucket
+    request = load_event(validate_event)
+    stack.put(decode_event_key(request["event"]["detail"]["object"]["key"]), content)
 
     # When the validate function checks it
-    result = invoke("validate", event)
+    result = invoke("validate", request)
 
-    # Then its result is exactly the $.validation the matching notify sample carries
-    assert load_event(notify_event)["pipeline"]["validation"] == result
+    # Then its result is exactly the $.validation the matching notify sample carries, in the same
+    # execution, whose state is the same S3 event
+    notify = load_event(notify_event)
+    assert notify["pipeline"]["validation"] == result
+    assert notify["execution"] == request["execution"]
+    assert {k: v for k, v in notify["pipeline"].items() if k in request["event"]} == request["event"]
 
 
 # --- events/env.json (sam local invoke --env-vars) and the custom resource event ------------------

@@ -83,4 +83,4 @@ def test_handler_fails_on_first_invocation_naming_the_variable(invoke: Callable[
     # Given the validate function deployed without LEDGER_TABLE
     # When it is invoked, Then it fails before doing anything, naming the variable
     with pytest.raises(ConfigError, match="LEDGER_TABLE: Field required"):
-        invoke("validate", load_event("s3_object_created"), LEDGER_TABLE=None)
+        invoke("validate", load_event("validate"), LEDGER_TABLE=None)

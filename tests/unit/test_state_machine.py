@@ -20,7 +20,7 @@ import pytest
 from lambda_support import FUNCTIONS_DIR, ROOT, load_function, load_template
 
 from airline_pipeline.steps.crawler import CrawlerState
-from airline_pipeline.steps.notify import NotifyRequest
+from airline_pipeline.steps.notify import NotifyRequest, describe_failure
 from airline_pipeline.steps.validate import ValidationResult
 
 ASL = ROOT / "statemachine" / "pipeline.asl.json"
@@ -120,8 +120,9 @@ def test_every_catch_keeps_the_state_and_goes_to_a_failure_description(asl: dict
         target = catch["Next"]
         assert target in builders, f"{name}'s Catch goes to {target}, not to a failure description"
         assert builders[target]["Parameters"]["state"] == name, f"{target} names another state than {name}"
-        assert builders[target]["Parameters"]["error.$"] == "$.error.Error"
-        assert builders[target]["Parameters"]["cause.$"] == "$.error.Cause"
+        # the caught error is passed whole: a Pass state that read $.error.Cause would itself fail
+        # (States.Runtime) on the errors that come without a Cause, and the failure would go untold
+        assert builders[target]["Parameters"] == {"state": name, "caught.$": "$.error"}, target
 
 
 def test_every_failure_description_goes_to_notify_failure(asl: dict[str, Any]) -> None:
@@ -131,10 +132,39 @@ def test_every_failure_description_goes_to_notify_failure(asl: dict[str, Any]) -
     for name, builder in builders.items():
         assert builder["Next"] == NOTIFY_FAILURE, name
         parameters = {key.removesuffix(".$") for key in builder["Parameters"]}
-        assert {"state", "error"} <= parameters, name
-        assert parameters & {"cause", "job_run"}, f"{name} gives the notifier no cause"
+        # one of the shapes the notifier reads: a caught error, a result's error and cause, a Glue run
+        assert parameters in ({"state", "caught"}, {"state", "error", "cause"}, {"state", "error", "job_run"}), name
         # the failing state is a Task (the Glue job's run is named as one step: start + poll)
         assert builder["Parameters"]["state"] in {*tasks, "RunLoadJob"}, name
+
+
+def test_the_notifier_reads_every_failure_shape_the_pass_states_build(asl: dict[str, Any]) -> None:
+    # Given each failure description as its Pass state builds it from a state (a value for each path)
+    state = {
+        "error": {"Error": "States.TaskFailed", "Cause": "the cause"},
+        "validation": {"error": "InvalidHeader", "message": "the cause"},
+        "crawler": {"error": "CrawlFailed", "message": "the cause"},
+        "jobRun": {"state": "FAILED", "run": {"Id": "jr_1", "ErrorMessage": "LoadFailed: the cause\nTraceback ..."}},
+    }
+
+    def resolve(path: str) -> Any:
+        if path.startswith("States.Format"):
+            return "GlueJobFAILED"
+        value: Any = state
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        return value
+
+    for name, builder in failure_builders(asl).items():
+        failure = {
+            key.removesuffix(".$"): resolve(value) if key.endswith(".$") else value
+            for key, value in builder["Parameters"].items()
+        }
+        # When the notifier describes it, Then it finds the state, an error name and the cause
+        failed_state, error, cause = describe_failure(failure)
+        assert failed_state == builder["Parameters"]["state"], name
+        assert error != "UnknownError", name
+        assert "the cause" in cause, name
 
 
 def test_choice_failure_branches_go_through_notify_failure(asl: dict[str, Any]) -> None:
@@ -172,9 +202,16 @@ def test_no_failure_ends_the_execution_untold(asl: dict[str, Any]) -> None:
 def test_success_ends_right_after_notify_success(asl: dict[str, Any]) -> None:
     notify = asl["States"][NOTIFY_SUCCESS]
     assert asl["States"][notify["Next"]]["Type"] == "Succeed"
-    # a failed success notification still fails the execution (the rows are loaded; the alarm fires)
+    # a failed success notification still fails the execution (the rows are loaded; the alarm fires),
+    # in a Fail state of its own that says the rows are loaded - not the NotLoaded of a real failure
     (catch,) = notify["Catch"]
-    assert asl["States"][catch["Next"]]["Type"] == "Fail"
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    loaded_untold = asl["States"][catch["Next"]]
+    assert catch["Next"] == "LoadedButNotNotified"
+    assert loaded_untold["Type"] == "Fail"
+    assert loaded_untold["Error"] == "NotificationFailed"
+    assert "loaded" in loaded_untold["Cause"]
+    assert loaded_untold["Error"] != asl["States"][asl["States"][NOTIFY_FAILURE]["Next"]]["Error"]
     # the only other way to succeed is the skipped duplicate, straight from the validation Choice
     for name in states_of(asl, "Succeed"):
         assert predecessors(asl, name) in ({NOTIFY_SUCCESS}, {"RouteFile"}), name
@@ -260,17 +297,38 @@ def test_crawler_loop_gives_up(asl: dict[str, Any]) -> None:
 
 def test_lambda_parameters_are_what_the_handlers_accept(asl: dict[str, Any]) -> None:
     models = {
+        "${ValidateFunctionArn}": load_function("validate").ValidateRequest,
         "${CrawlerFunctionArn}": load_function("crawler").CrawlerRequest,
         "${ReportFunctionArn}": load_function("report").ReportRequest,
         "${NotifyFunctionArn}": NotifyRequest,
     }
+    lambda_tasks = {name: task for name, task in states_of(asl, "Task").items() if task["Resource"].startswith("${")}
+    assert {task["Resource"] for task in lambda_tasks.values()} <= set(models)
+    for name, task in lambda_tasks.items():
+        accepted = set(models[task["Resource"]].model_fields)
+        assert {key.removesuffix(".$") for key in task["Parameters"]} <= accepted, name
+
+
+def test_validate_file_gets_the_event_and_the_execution_that_owns_the_claim(asl: dict[str, Any]) -> None:
+    # The ledger claim's owner is the execution: a retried step claims again as the same owner, and a
+    # redelivered event (a new execution) does not
+    validate = asl["States"]["ValidateFile"]
+    assert validate["Parameters"] == {"event.$": "$", "execution.$": "$$.Execution.Name"}
+    assert set(load_function("validate").ValidateRequest.model_fields) == {"event", "execution"}
+    # and its result is added to the state, which stays the S3 event (the notifier names the file from it)
+    assert validate["ResultPath"] == "$.validation"
+
+
+def test_failed_lambda_steps_are_retried_soon_and_briefly(asl: dict[str, Any]) -> None:
+    # A failed Lambda step (States.TaskFailed) is retried after 3 s, then with backoff, for well under a
+    # minute in all: long enough for a blip, short enough for a notification while the upload is fresh
     for name, task in states_of(asl, "Task").items():
-        if task["Resource"] == "${ValidateFunctionArn}":
-            assert "Parameters" not in task, "ValidateFile gets the S3 event itself"
-            continue
-        if task["Resource"] in models:
-            accepted = set(models[task["Resource"]].model_fields)
-            assert {key.removesuffix(".$") for key in task["Parameters"]} <= accepted, name
+        for retry in task["Retry"]:
+            if retry["ErrorEquals"] != ["States.TaskFailed"]:
+                continue
+            assert retry["IntervalSeconds"] == 3, name
+            waits = [retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(retry["MaxAttempts"])]
+            assert sum(waits) <= 30, (name, waits)
 
 
 def test_glue_job_arguments_are_the_scripts(asl: dict[str, Any]) -> None:

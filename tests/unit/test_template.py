@@ -336,3 +336,35 @@ def test_glue_job_runs_what_the_state_machine_starts(job: dict[str, Any], resour
     (glue_statement,) = [s for s in statements(machine["Policies"]) if "glue:StartJobRun" in s["Action"]]
     assert set(glue_statement["Action"]) == {"glue:StartJobRun", "glue:GetJobRun"}
     assert glue_statement["Resource"]["Fn::Sub"].endswith(":job/${JoinAndLoadJob}")
+
+
+# --- alarms ------------------------------------------------------------------------------------------
+
+
+def test_failed_executions_alarm_counts_every_unsuccessful_end(resources: dict[str, Any]) -> None:
+    # Given the alarm on the pipeline's executions
+    alarm = resources["FailedExecutionsAlarm"]["Properties"]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+
+    # Then it adds up failed, timed-out and aborted executions of this state machine (the last two
+    # never reach NotifyFailure: only the alarm tells of them), per 5 minutes
+    watched = {
+        query["MetricStat"]["Metric"]["MetricName"]: query for query in queries.values() if "MetricStat" in query
+    }
+    assert set(watched) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    for name, query in watched.items():
+        metric = query["MetricStat"]["Metric"]
+        assert metric["Namespace"] == "AWS/States", name
+        assert metric["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "PipelineStateMachine"}}], name
+        assert (query["MetricStat"]["Stat"], query["MetricStat"]["Period"]) == ("Sum", 300), name
+        assert query["ReturnData"] is False, name
+    (result,) = (query for query in queries.values() if query.get("ReturnData") is True)
+    terms = set(re.split(r"\s*\+\s*", result["Expression"].strip()))
+    assert terms == {query["Id"] for query in watched.values()}, "every watched metric is summed, and only those"
+    # and one such execution is enough; no executions at all is not an alarm
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["EvaluationPeriods"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+    # a metric-math alarm names no single metric of its own
+    assert not {"MetricName", "Namespace", "Statistic", "Dimensions", "Period"} & set(alarm)

@@ -16,7 +16,8 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, Field
 
 from airline_pipeline import ledger as ledger_states
-from airline_pipeline.ledger import Ledger
+from airline_pipeline.ledger import Ledger, file_id
+from airline_pipeline.sources import decode_event_key
 
 _SUBJECT_LIMIT = 99  # SNS: fewer than 100 ASCII characters
 
@@ -45,15 +46,29 @@ class NotifyResult(BaseModel):
     summary: dict[str, Any]
 
 
+#: Longest cause kept in the JSON summary (a Glue run's ErrorMessage can be a 2,000-character traceback).
+_CAUSE_LIMIT = 1000
+
+
 def describe_failure(failure: dict[str, Any]) -> tuple[str, str, str]:
-    """``(failed state, error type, cause text)`` from the state machine's ``$.failure``."""
+    """``(failed state, error type, cause text)`` from the state machine's ``$.failure``.
+
+    Shapes: ``caught`` (a Catch's ``{"Error", "Cause"}``, Cause possibly absent or a Lambda error's
+    JSON), ``error``/``cause`` (an invalid file, a failed crawl) or ``job_run`` (a failed Glue run).
+    """
     state = str(failure.get("state") or "unknown")
-    error = str(failure.get("error") or "UnknownError")
-    cause: Any = failure.get("cause")
-    if cause is None and isinstance(failure.get("job_run"), dict):
-        cause = (
-            failure["job_run"].get("ErrorMessage") or f"Glue job run {failure['job_run'].get('Id', '')} ended {error}"
-        )
+    caught: dict[str, Any] = failure["caught"] if isinstance(failure.get("caught"), dict) else {}
+    error = str(failure.get("error") or caught.get("Error") or "UnknownError")
+    cause: Any = failure.get("cause") or caught.get("Cause")
+    job_run = failure.get("job_run")
+    if not cause and isinstance(job_run, dict):
+        lines = [line.strip() for line in str(job_run.get("ErrorMessage") or "").splitlines() if line.strip()]
+        # The job writes "<ErrorCode>: <message>" as the first line of stderr, before any traceback. An
+        # exception that escaped before it (a bad --warehouse, a missing module) leaves only the
+        # traceback, whose last line names it.
+        if lines and lines[0].startswith("Traceback (most recent call last)"):
+            lines = lines[-1:]
+        cause = lines[0] if lines else f"Glue job run {job_run.get('Id', '')} ended {error}"
     text = str(cause or "")
     try:
         parsed = json.loads(text)
@@ -65,11 +80,36 @@ def describe_failure(failure: dict[str, Any]) -> tuple[str, str, str]:
         # Locally every Lambda error arrives as Runtime.HandlerError; the message keeps the real type.
         if (
             error_type
-            and error_type not in {"Runtime.HandlerError"}
+            and error_type != "Runtime.HandlerError"
             and error in {"States.TaskFailed", "Runtime.HandlerError"}
         ):
             error = error_type
     return state, error, text.strip()
+
+
+_REPROCESS = (
+    "Once the cause is fixed: airline-pipeline reprocess --from DATE --to DATE --bucket B --via-state-machine ARN"
+)
+#: What a failure at each step means for the warehouse, and what to do about it.
+_AFTERMATH = {
+    "ValidateFile": (
+        "Nothing was loaded: the file was refused before any work was done.",
+        "Fix the file and upload it again (a new upload is a new version).",
+    ),
+    "RunLoadJob": (
+        "Nothing from this file was loaded: a load is one transaction, and any earlier copy of the file is intact.",
+        _REPROCESS,
+    ),
+    "GetLoadJobRun": (
+        "The load job was started, but its state could not be read: it may still load the file (all or nothing).",
+        "Check `airline-pipeline history` for this batch before you reprocess the file.",
+    ),
+    "Report": (
+        "The load job succeeded, but its outcome could not be read back: check `airline-pipeline history`.",
+        "If the history shows no LOADED row for this batch, reprocess the file.",
+    ),
+}
+_BEFORE_LOAD = ("Nothing was loaded: the load job had not started.", _REPROCESS)
 
 
 def build_notification(request: NotifyRequest, *, now: Optional[datetime] = None) -> Notification:
@@ -117,18 +157,19 @@ def build_notification(request: NotifyRequest, *, now: Optional[datetime] = None
             lines += ["", f"Rejected rows: SELECT * FROM {report['rejected_rows_location']}"]
     else:
         failed_state, error, cause = describe_failure(state.get("failure") or {})
-        summary.update({"failed_state": failed_state, "error": error, "cause": cause})
+        summary.update({"failed_state": failed_state, "error": error, "cause": cause[:_CAUSE_LIMIT]})
+        loaded, todo = _AFTERMATH.get(failed_state, _BEFORE_LOAD)
         subject = f"[airline-pipeline] FAILED {flight_date} {name}: {error} in {failed_state}"
         lines = [
-            f"{source} was NOT loaded (flight date {flight_date}).",
+            f"{source} (flight date {flight_date}) failed in {failed_state}.",
             "",
             f"Failed step: {failed_state}",
             f"Error:       {error}",
-            f"Cause:       {cause or '(none given)'}",
+            f"Cause:       {cause[:2000] or '(none given)'}",
             "",
-            "Nothing from this file was loaded: every load is one transaction.",
+            loaded,
+            todo,
             f"Execution:   {request.execution}",
-            "Fix the file and upload it again, or reprocess it: airline-pipeline reprocess --help",
         ]
     return Notification(subject=_ascii(subject)[:_SUBJECT_LIMIT], body="\n".join(lines), summary=summary)
 
@@ -145,12 +186,34 @@ def notify(request: NotifyRequest, *, sns: Any, topic_arn: str, ledger: Optional
             "summary": {"DataType": "String", "StringValue": json.dumps(notification.summary, default=str)},
         },
     )
-    validation = request.pipeline.get("validation") or {}
-    # A rejected file was already closed by the validate step; a skipped one belongs to another execution.
-    if ledger is not None and validation.get("file_id") and validation.get("status") == "accepted":
-        status = ledger_states.LOADED if request.outcome == "success" else ledger_states.FAILED
-        ledger.finish(validation["file_id"], status, detail=f"execution {request.execution}")
+    if ledger is not None:
+        _close_claim(request, ledger)
     return NotifyResult(message_id=response["MessageId"], **notification.model_dump())
+
+
+def _close_claim(request: NotifyRequest, ledger: Ledger) -> None:
+    """LOADED or FAILED on this execution's claim, so a retry of a failed file is not skipped.
+
+    A rejected file was closed by the validate step, a skipped one is another execution's. When the
+    validate step itself crashed there is no result: the claim is found from the event (the ledger
+    only changes it if this execution owns it).
+    """
+    validation = request.pipeline.get("validation") or {}
+    if validation.get("status") in ("rejected", "skipped"):
+        return
+    item = validation.get("file_id") or _file_id_from_event(request.pipeline)
+    if item:
+        status = ledger_states.LOADED if request.outcome == "success" else ledger_states.FAILED
+        ledger.finish(item, status, owner=request.execution, detail=f"execution {request.execution}")
+
+
+def _file_id_from_event(state: dict[str, Any]) -> Optional[str]:
+    detail = state.get("detail") or {}
+    bucket = (detail.get("bucket") or {}).get("name")
+    obj = detail.get("object") or {}
+    if not bucket or not obj.get("key"):
+        return None
+    return file_id(bucket, decode_event_key(str(obj["key"])), str(obj.get("etag") or ""))
 
 
 def _source_from_event(state: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel
 
 from airline_pipeline import ledger as ledger_states
-from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_from_key
+from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_none
 from airline_pipeline.errors import InvalidFile, UnreadableFile
 from airline_pipeline.ledger import Ledger, file_id
 from airline_pipeline.sources import SourceFile, decode_event_key, open_source
@@ -42,14 +42,14 @@ def validate_object(
     bucket: str,
     event_key: str,
     etag: str,
-    event_id: str,
+    execution: str,
     data_prefix: str,
     poll_seconds: int,
     ledger: Ledger,
     s3: Any,
     replay: bool = False,
 ) -> ValidationResult:
-    """Check the object an ``Object Created`` event names; claim it in the ledger if it is new.
+    """Check the object an ``Object Created`` event names; claim it for ``execution`` if it is new.
 
     ``replay`` (the event carries ``replay-name``: an archive replay or ``airline-pipeline
     reprocess``) claims the file even when the ledger says it is already loaded.
@@ -59,7 +59,7 @@ def validate_object(
     item = file_id(bucket, source.key, etag)
 
     def result(status: Literal["accepted", "skipped", "rejected"], message: str, **extra: Any) -> ValidationResult:
-        extra.setdefault("flight_date", _date_or_none(source.key))
+        extra.setdefault("flight_date", flight_date_or_none(source.key))
         return ValidationResult(
             ok=status != "rejected",
             status=status,
@@ -74,9 +74,9 @@ def validate_object(
             **extra,
         )
 
-    claim = ledger.claim(item, owner=event_id, force=replay)
+    claim = ledger.claim(item, owner=execution, force=replay)
     if not claim.claimed:
-        return result("skipped", f"{source.uri} (etag {etag}) is already {claim.status} (event {claim.owner})")
+        return result("skipped", f"{source.uri} (etag {etag}) is already {claim.status} (execution {claim.owner})")
     try:
         checked = check_head(
             source.read_head(HEAD_BYTES, s3_client=s3), total_size=source.size, key=source.key, prefix=data_prefix
@@ -84,17 +84,9 @@ def validate_object(
     except InvalidFile as exc:
         # Unreadable now (throttled, timed out) is not "can never load": FAILED lets the next event retry.
         final = ledger_states.FAILED if isinstance(exc, UnreadableFile) else ledger_states.REJECTED
-        ledger.finish(item, final, detail=f"{exc.code}: {exc}")
+        ledger.finish(item, final, owner=execution, detail=f"{exc.code}: {exc}")
         return result("rejected", str(exc), error=exc.code)
     return result("accepted", f"{source.uri}: header ok, {source.size:,} bytes", flight_date=checked.flight_date)
-
-
-def _date_or_none(key: str) -> Optional[date]:
-    """The key's date for messages about a file that is not loaded; None when it has none."""
-    try:
-        return flight_date_from_key(key)
-    except InvalidFile:
-        return None
 
 
 def _find_object(bucket: str, event_key: str, s3: Any) -> SourceFile:
