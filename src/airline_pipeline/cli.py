@@ -77,17 +77,12 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
     if args.wait and not args.via_state_machine:
         raise ConfigError("--wait applies to --via-state-machine only (a local reprocess always waits)")
+    the_range = {"date_from": args.date_from, "date_to": args.date_to, "prefix": args.prefix, "progress": True}
     if args.via_state_machine:
         if not args.bucket:
             raise ConfigError("--via-state-machine starts executions for S3 objects: it needs --bucket")
         result: Any = operations.reprocess_via_state_machine(
-            state_machine_arn=args.via_state_machine,
-            bucket=args.bucket,
-            prefix=args.prefix,
-            date_from=args.date_from,
-            date_to=args.date_to,
-            wait=args.wait,
-            progress=True,
+            state_machine_arn=args.via_state_machine, bucket=args.bucket, wait=args.wait, **the_range
         )
         failed = result.executions_failed
     else:
@@ -95,13 +90,10 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
             warehouse.init_schema()
             result = operations.reprocess(
                 warehouse,
-                date_from=args.date_from,
-                date_to=args.date_to,
                 source_dir=args.source_dir,
                 bucket=args.bucket,
-                prefix=args.prefix,
                 min_dep_delay=args.min_dep_delay,
-                progress=True,
+                **the_range,
             )
         failed = result.files_failed
     log.info("reprocess %s..%s: %s files, %s failed", args.date_from, args.date_to, result.files_found, failed)

@@ -68,12 +68,4 @@ def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Opti
 def _failed(batch: Batch, code: str, message: str, warehouse: Warehouse) -> LoadSummary:
     log.error("%s: %s", code, message)
     warehouse.record_failure(batch, f"{code}: {message}")
-    return LoadSummary(
-        batch_id=batch.batch_id,
-        source_file=batch.source_file,
-        flight_date=batch.flight_date,
-        status=schema.FAILED,
-        min_dep_delay=batch.min_dep_delay,
-        error=code,
-        message=message,
-    )
+    return batch.summary(schema.FAILED, error=code, message=message)

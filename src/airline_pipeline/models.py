@@ -41,6 +41,17 @@ class Batch:
     def replace(self, **changes: Any) -> Batch:
         return dataclasses.replace(self, **changes)
 
+    def summary(self, status: str, **fields: Any) -> LoadSummary:
+        """This attempt's outcome: the batch's identity plus what the load (or its failure) says."""
+        return LoadSummary(
+            batch_id=self.batch_id,
+            source_file=self.source_file,
+            flight_date=self.flight_date,
+            min_dep_delay=self.min_dep_delay,
+            status=status,
+            **fields,
+        )
+
 
 @dataclass(frozen=True)
 class LoadSummary:

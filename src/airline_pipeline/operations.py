@@ -26,6 +26,7 @@ from airline_pipeline import schema
 from airline_pipeline.contract import flight_date_from_key
 from airline_pipeline.errors import ConfigError, InvalidKey, PipelineError
 from airline_pipeline.events import object_created_event
+from airline_pipeline.models import LoadSummary
 from airline_pipeline.warehouse import Row, Warehouse
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,12 @@ class FileResult(BaseModel):
     error: Optional[str] = None
     message: Optional[str] = None
 
+    @classmethod
+    def of(cls, summary: LoadSummary, flight_date: date) -> FileResult:
+        """The file's line in the reprocess summary (the date of its folder, even when the load failed)."""
+        fields = {name: getattr(summary, name) for name in cls.model_fields if name not in ("file", "flight_date")}
+        return cls(file=summary.source_file, flight_date=flight_date, **fields)
+
 
 class ReprocessSummary(BaseModel):
     """The ``reprocess`` command's last stdout line."""
@@ -206,19 +213,7 @@ def reprocess(
     with _progress_bar(len(files), progress, desc="reprocess") as bar:
         for found in files:
             summary = ingest(found.location, warehouse, min_dep_delay=min_dep_delay, data_prefix=data_prefix)
-            results.append(
-                FileResult(
-                    file=summary.source_file,
-                    flight_date=found.flight_date,
-                    status=summary.status,
-                    batch_id=summary.batch_id,
-                    rows_loaded=summary.rows_loaded,
-                    rows_rejected=summary.rows_rejected,
-                    duration_seconds=summary.duration_seconds,
-                    error=summary.error,
-                    message=summary.message,
-                )
-            )
+            results.append(FileResult.of(summary, found.flight_date))
             bar.set_postfix(failed=sum(r.status != schema.LOADED for r in results), refresh=False)
             bar.update(1)
     failed = sum(r.status != schema.LOADED for r in results)

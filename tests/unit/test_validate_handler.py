@@ -340,34 +340,29 @@ def test_failed_file_is_claimed_again(stack: Stack, invoke: Invoke) -> None:
     assert claim_owner(stack, result) == duplicate["execution"]
 
 
-def test_expired_claim_is_taken_over(stack: Stack, invoke: Invoke) -> None:
-    # Given a claim whose execution died without closing it (claim_expires_at in the past)
+@pytest.mark.parametrize(
+    ("expires_at", "status", "owner"),
+    [
+        pytest.param("1700000000", "accepted", "new", id="expired-claim-is-taken-over"),
+        pytest.param("4102444800", "skipped", "other", id="live-claim-is-left-alone"),
+    ],
+)
+def test_another_executions_claim_is_taken_over_only_once_it_expired(
+    stack: Stack, invoke: Invoke, expires_at: str, status: str, owner: str
+) -> None:
+    # Given a claim another execution holds (a dead one's in the past, a running one's far ahead)
     first = invoke("validate", landed(stack, load_event("validate"), SAMPLE))
-    stack.put_ledger_item(
-        first["file_id"], IN_FLIGHT, owner="a-dead-execution", claim_expires_at="1700000000", updated_at="1699989200"
-    )
+    stack.put_ledger_item(first["file_id"], IN_FLIGHT, owner="another-execution", claim_expires_at=expires_at)
 
     # When a new event for the file arrives
     duplicate = load_event("validate_duplicate")
     result = invoke("validate", duplicate)
 
-    # Then its execution takes the file over
-    assert result["status"] == "accepted"
-    assert claim_owner(stack, result) == duplicate["execution"]
-
-
-def test_live_claim_of_another_execution_is_not_taken_over(stack: Stack, invoke: Invoke) -> None:
-    # Given a claim another execution holds and has not outlived (claim_expires_at far ahead)
-    first = invoke("validate", landed(stack, load_event("validate"), SAMPLE))
-    stack.put_ledger_item(first["file_id"], IN_FLIGHT, owner="a-running-execution", claim_expires_at="4102444800")
-
-    # When a new event for the file arrives
-    result = invoke("validate", load_event("validate_duplicate"))
-
-    # Then it is skipped, and the claim is still the other execution's
-    assert result["status"] == "skipped"
-    assert "(execution a-running-execution)" in result["message"]
-    assert claim_owner(stack, result) == "a-running-execution"
+    # Then the new execution takes over an expired claim, and is skipped while the claim is live
+    assert result["status"] == status
+    assert claim_owner(stack, result) == (duplicate["execution"] if owner == "new" else "another-execution")
+    if status == "skipped":
+        assert "(execution another-execution)" in result["message"]
 
 
 def test_replay_reclaims_a_loaded_file(stack: Stack, invoke: Invoke) -> None:

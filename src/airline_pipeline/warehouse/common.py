@@ -29,6 +29,24 @@ LATEST_AIRPORTS_SQL = f"""SELECT {", ".join(schema.column_names(schema.AIRPORTS_
     ) WHERE pick = 1"""
 
 
+def loaded_summary(
+    con: Any, batch: Batch, counts: transform.LoadCounts, *, path: str, dim_table: str, unknown_airports: int
+) -> LoadSummary:
+    """The LOADED outcome; the unknown airport ids are looked up only when there are any."""
+    return batch.summary(
+        schema.LOADED,
+        rows_read=counts.rows_read,
+        rows_loaded=counts.rows_loaded,
+        rows_rejected=counts.rows_rejected,
+        rows_filtered=counts.rows_filtered,
+        blank_lines=counts.blank_lines,
+        unknown_airports=unknown_airports,
+        unknown_airport_ids=(
+            transform.unknown_airport_ids(con, path, dim_table, batch.min_dep_delay) if unknown_airports else []
+        ),
+    )
+
+
 def read_first_line(path: str) -> str:
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as handle:

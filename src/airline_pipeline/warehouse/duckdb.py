@@ -139,23 +139,8 @@ class DuckDBWarehouse(Warehouse):
                         [batch.source_file],
                     ).fetchone()[0]
                 )
-                summary = LoadSummary(
-                    batch_id=batch.batch_id,
-                    source_file=batch.source_file,
-                    flight_date=batch.flight_date,
-                    status=schema.LOADED,
-                    rows_read=counts.rows_read,
-                    rows_loaded=counts.rows_loaded,
-                    rows_rejected=counts.rows_rejected,
-                    rows_filtered=counts.rows_filtered,
-                    blank_lines=counts.blank_lines,
-                    unknown_airports=unknown,
-                    unknown_airport_ids=(
-                        transform.unknown_airport_ids(con, path, schema.AIRPORTS, batch.min_dep_delay)
-                        if unknown
-                        else []
-                    ),
-                    min_dep_delay=batch.min_dep_delay,
+                summary = common.loaded_summary(
+                    con, batch, counts, path=path, dim_table=schema.AIRPORTS, unknown_airports=unknown
                 )
                 self._insert_audit(con, batch, summary, finished_at=utcnow())
                 con.execute("COMMIT")
@@ -165,14 +150,7 @@ class DuckDBWarehouse(Warehouse):
             return summary
 
     def record_failure(self, batch: Batch, error: str) -> None:
-        summary = LoadSummary(
-            batch_id=batch.batch_id,
-            source_file=batch.source_file,
-            flight_date=batch.flight_date,
-            status=schema.FAILED,
-            min_dep_delay=batch.min_dep_delay,
-            error=error,
-        )
+        summary = batch.summary(schema.FAILED, error=error)
         try:
             with self.connect() as con:
                 self._insert_audit(con, batch, summary, finished_at=utcnow())

@@ -428,14 +428,7 @@ class RedshiftWarehouse(Warehouse):
             shutil.rmtree(workdir, ignore_errors=True)
 
     def record_failure(self, batch: Batch, error: str) -> None:
-        summary = LoadSummary(
-            batch_id=batch.batch_id,
-            source_file=batch.source_file,
-            flight_date=batch.flight_date,
-            status=schema.FAILED,
-            min_dep_delay=batch.min_dep_delay,
-            error=error,
-        )
+        summary = batch.summary(schema.FAILED, error=error)
         row = common.audit_row(batch, summary, finished_at=utcnow())
         sql, parameters = failure_insert(dict(zip(schema.column_names(schema.AUDIT_COLUMNS), row)))
         try:
@@ -522,21 +515,8 @@ class RedshiftWarehouse(Warehouse):
                         WHERE dep_airport IS NULL OR arr_airport IS NULL"""
                 ).fetchall()[0][0]
             )
-            summary = LoadSummary(
-                batch_id=batch.batch_id,
-                source_file=batch.source_file,
-                flight_date=batch.flight_date,
-                status=schema.LOADED,
-                rows_read=counts.rows_read,
-                rows_loaded=counts.rows_loaded,
-                rows_rejected=counts.rows_rejected,
-                rows_filtered=counts.rows_filtered,
-                blank_lines=counts.blank_lines,
-                unknown_airports=unknown,
-                unknown_airport_ids=(
-                    transform.unknown_airport_ids(con, path, _LOCAL_DIM, batch.min_dep_delay) if unknown else []
-                ),
-                min_dep_delay=batch.min_dep_delay,
+            summary = common.loaded_summary(
+                con, batch, counts, path=path, dim_table=_LOCAL_DIM, unknown_airports=unknown
             )
             row = common.audit_row(batch, summary, finished_at=utcnow())
             names = schema.column_names(schema.AUDIT_COLUMNS)
