@@ -32,6 +32,8 @@ from typing import Any
 
 import duckdb
 
+from airline_pipeline.warehouse.common import DEFAULT_MEMORY_LIMIT
+
 REPO = Path(__file__).resolve().parent.parent
 FLIGHT_DATE = "2013-06-01"
 MIB = 1024 * 1024
@@ -354,7 +356,7 @@ def machine_facts(env: dict[str, str]) -> dict[str, Any]:
         "duckdb": duckdb.__version__,
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "src_uncommitted_changes": bool(git("status", "--porcelain", "src")),
-        "ingest_memory_limit": env.get("AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT", "384MB (default)"),
+        "ingest_memory_limit": env.get("AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT", f"{DEFAULT_MEMORY_LIMIT} (default)"),
     }
 
 

@@ -38,7 +38,7 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, path: str, *, lock_timeout: float = 600.0, memory_limit: Optional[str] = None) -> None:
         self.path = str(Path(path).expanduser().resolve())
         self.lock_timeout = lock_timeout
-        self.memory_limit = memory_limit or os.environ.get("AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT", "384MB")
+        self.memory_limit = common.memory_limit(memory_limit)
 
     @classmethod
     def from_uri(cls, uri: str, **options: Any) -> DuckDBWarehouse:

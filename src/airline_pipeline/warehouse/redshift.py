@@ -359,7 +359,7 @@ class RedshiftWarehouse(Warehouse):
         self.timeout = timeout
         self.poll_initial = poll_initial
         self.poll_max = poll_max
-        self.memory_limit = memory_limit or os.environ.get("AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT", "384MB")
+        self.memory_limit = common.memory_limit(memory_limit)
         self.tmp_dir = tmp_dir
         self._data: Optional[RedshiftDataAPIServiceClient] = None
         self._s3: Optional[S3Client] = None
