@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
@@ -30,6 +31,23 @@ log = logging.getLogger(__name__)
 
 def _is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+#: How long a file that is "not a valid DuckDB database" counts as one another process is still creating.
+_CREATION_SECONDS = 10.0
+
+
+def _is_being_created(path: str, exc: BaseException) -> bool:
+    """Another process has just created the file and not yet written its header (concurrent first loads).
+
+    Only a file modified in the last few seconds: an old invalid file fails at once, not after a wait.
+    """
+    if not (isinstance(exc, duckdb.Error) and "not a valid DuckDB database file" in str(exc)):
+        return False
+    try:
+        return time.time() - os.path.getmtime(path) < _CREATION_SECONDS
+    except OSError:
+        return True  # gone again: the creator is still at it
 
 
 class DuckDBWarehouse(Warehouse):
@@ -79,7 +97,7 @@ class DuckDBWarehouse(Warehouse):
         if not read_only:
             config["temp_directory"] = self.path + ".tmp"
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_is_lock_conflict),
+            retry=tenacity.retry_if_exception(lambda exc: _is_lock_conflict(exc) or _is_being_created(self.path, exc)),
             wait=tenacity.wait_random_exponential(multiplier=0.05, max=2.0),
             stop=tenacity.stop_after_delay(self.lock_timeout),
             before_sleep=_log_wait_once(self.path),

@@ -1,0 +1,55 @@
+"""Opening the DuckDB warehouse file while other processes create or hold it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+
+
+def test_a_file_another_process_is_still_creating_is_waited_for(tmp_path: Path) -> None:
+    # Given a warehouse file that exists but is empty: another process has just created it
+    path = tmp_path / "warehouse.duckdb"
+    path.touch()
+
+    # and will have written a real database there half a second later
+    def finish_creating() -> None:
+        time.sleep(0.5)
+        ready = tmp_path / "ready.duckdb"
+        duckdb.connect(str(ready)).close()
+        os.replace(ready, path)
+
+    creator = threading.Thread(target=finish_creating)
+    creator.start()
+
+    # When this process opens it
+    try:
+        with DuckDBWarehouse(str(path)).connect() as con:
+            answer = con.execute("SELECT 42").fetchall()
+    finally:
+        creator.join()
+
+    # Then it waited instead of failing
+    assert answer == [(42,)]
+
+
+def test_an_old_file_that_is_not_a_database_fails_at_once(tmp_path: Path) -> None:
+    # Given a file that is not a DuckDB database and has not changed for a minute
+    path = tmp_path / "warehouse.duckdb"
+    path.write_text("Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n")
+    a_minute_ago = time.time() - 60
+    os.utime(path, (a_minute_ago, a_minute_ago))
+
+    # When it is opened as the warehouse
+    started = time.monotonic()
+    with pytest.raises(duckdb.Error, match="not a valid DuckDB database"), DuckDBWarehouse(str(path)).connect():
+        pass
+
+    # Then the error comes at once, not after the lock timeout
+    assert time.monotonic() - started < 2
