@@ -36,8 +36,7 @@ def ingest(
     batch = Batch(batch_id=batch_id or new_batch_id(), source_file=location, min_dep_delay=min_dep_delay)
     try:
         source = open_source(location)
-        batch = batch.replace(source_file=source.uri, etag=source.etag)
-        batch = batch.replace(flight_date=flight_date_or_none(source.key))
+        batch = batch.replace(source_file=source.uri, etag=source.etag, flight_date=flight_date_or_none(source.key))
         head = source.read_head(HEAD_BYTES)
         checked = check_head(head, total_size=source.size, key=source.key, prefix=data_prefix)
         if batch_id is None:

@@ -48,6 +48,8 @@ class NotifyResult(BaseModel):
 
 #: Longest cause kept in the JSON summary (a Glue run's ErrorMessage can be a 2,000-character traceback).
 _CAUSE_LIMIT = 1000
+#: Longest cause kept in the message body, which a person reads.
+_BODY_CAUSE_LIMIT = 2000
 
 
 def describe_failure(failure: dict[str, Any]) -> tuple[str, str, str]:
@@ -165,7 +167,7 @@ def build_notification(request: NotifyRequest, *, now: Optional[datetime] = None
             "",
             f"Failed step: {failed_state}",
             f"Error:       {error}",
-            f"Cause:       {cause[:2000] or '(none given)'}",
+            f"Cause:       {cause[:_BODY_CAUSE_LIMIT] or '(none given)'}",
             "",
             loaded,
             todo,
@@ -207,19 +209,20 @@ def _close_claim(request: NotifyRequest, ledger: Ledger) -> None:
         ledger.finish(item, status, owner=request.execution, detail=f"execution {request.execution}")
 
 
-def _file_id_from_event(state: dict[str, Any]) -> Optional[str]:
+def _event_object(state: dict[str, Any]) -> tuple[str, str, str]:
+    """Bucket, key (as the event sent it) and etag of the ``Object Created`` event; "" where absent."""
     detail = state.get("detail") or {}
-    bucket = (detail.get("bucket") or {}).get("name")
     obj = detail.get("object") or {}
-    if not bucket or not obj.get("key"):
-        return None
-    return file_id(bucket, decode_event_key(str(obj["key"])), str(obj.get("etag") or ""))
+    return str((detail.get("bucket") or {}).get("name") or ""), str(obj.get("key") or ""), str(obj.get("etag") or "")
+
+
+def _file_id_from_event(state: dict[str, Any]) -> Optional[str]:
+    bucket, key, etag = _event_object(state)
+    return file_id(bucket, decode_event_key(key), etag) if bucket and key else None
 
 
 def _source_from_event(state: dict[str, Any]) -> str:
-    detail = state.get("detail") or {}
-    bucket = (detail.get("bucket") or {}).get("name", "")
-    key = (detail.get("object") or {}).get("key", "")
+    bucket, key, _ = _event_object(state)
     return f"s3://{bucket}/{key}" if bucket else "unknown file"
 
 
