@@ -5,10 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from airline_pipeline.ledger import Ledger
 from airline_pipeline.settings import get_settings
 from airline_pipeline.steps.notify import NotifyRequest, NotifyResult, notify
-from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
+from airline_pipeline.steps.powertools import aws_client, ledger, metrics, step_handler
 
 
 @step_handler(NotifyRequest, correlation_id_path="execution")
@@ -18,7 +17,7 @@ def handler(event: NotifyRequest, context: LambdaContext) -> NotifyResult:
         event,
         sns=aws_client("sns"),
         topic_arn=settings.topic_arn,
-        ledger=Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes),
+        ledger=ledger(settings),
     )
     metrics.add_metric(name="Notifications", unit=MetricUnit.Count, value=1)
     if event.outcome == "failure":

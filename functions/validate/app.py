@@ -7,9 +7,8 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.ledger import Ledger
 from airline_pipeline.settings import get_settings
-from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
+from airline_pipeline.steps.powertools import aws_client, ledger, metrics, step_handler
 from airline_pipeline.steps.validate import ValidationResult, validate_object
 
 
@@ -31,7 +30,7 @@ def handler(request: ValidateRequest, context: LambdaContext) -> ValidationResul
         execution=request.execution,
         data_prefix=settings.data_prefix,
         poll_seconds=settings.poll_seconds,
-        ledger=Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes),
+        ledger=ledger(settings),
         s3=aws_client("s3"),
         replay=bool(event.replay_name),
     )

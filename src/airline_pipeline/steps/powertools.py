@@ -13,6 +13,9 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from airline_pipeline.ledger import Ledger
+from airline_pipeline.settings import Settings
+
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -51,3 +54,8 @@ def aws_client(service: str) -> Any:
 
     make: Any = boto3.client  # any service name: the stubs only type literal names
     return make(service)
+
+
+def ledger(settings: Settings) -> Ledger:
+    """The load ledger on the container's DynamoDB client (validate claims files, notify closes them)."""
+    return Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes)
