@@ -176,7 +176,8 @@ def installed_like_glue(artifacts: Path, manifest: dict[str, Any]) -> Path:
     target = ROOT / ".aws-sam" / f"glue-installed-{key}"
     if (target / ".complete").is_file():
         return target
-    shutil.rmtree(target, ignore_errors=True)
+    for stale in target.parent.glob("glue-installed-*"):  # ~400 MB each: keep only this build's
+        shutil.rmtree(stale, ignore_errors=True)
     pip = [str(GLUE39), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-compile"]
     for entry in manifest["wheels"]:
         done = subprocess.run(
