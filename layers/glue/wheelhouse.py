@@ -234,8 +234,8 @@ def pip_download(python: str, dest: Path) -> Callable[[list[str]], dict[str, Pat
         command += ["--python-version", PYTHON_VERSION, "--dest", str(dest), *specs]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            noise = "is ignored: it is neither a file nor a directory"
-            errors = "\n".join(line for line in done.stderr.splitlines() if noise not in line)
+            noise = ("is ignored: it is neither a file nor a directory", "Ignored the following versions")
+            errors = "\n".join(line for line in done.stderr.splitlines() if not any(n in line for n in noise))
             raise WheelhouseError(f"no wheel for the Glue job's platform (cp39, glibc <= 2.26, x86_64):\n{errors}")
         found = {canonicalize_name(parse_wheel_filename(path.name)[0]): path for path in dest.glob("*.whl")}
         return {canonicalize_name(spec.split("==")[0]): found[canonicalize_name(spec.split("==")[0])] for spec in specs}
