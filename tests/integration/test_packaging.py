@@ -14,6 +14,8 @@ The ``build`` fixture (conftest.py) runs ``sam build`` only when a source is new
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -219,3 +221,27 @@ def test_package_sizes_fit_lambdas_limit(build: Path) -> None:
     # the functions themselves are just their handler: everything shared is in the layer
     for function in FUNCTIONS:
         assert sorted(path.name for path in (build / function).iterdir() if path.name != "__pycache__") == ["app.py"]
+
+
+@pytest.mark.parametrize(("layer", "target"), [("domain", "build-DomainLayer"), ("glue", "build-GlueArtifactsLayer")])
+def test_a_fresh_clone_builds_the_layers_without_the_project_venv(tmp_path: Path, layer: str, target: str) -> None:
+    # Given a checkout where `make install` has not run yet (no .venv next to the Makefile's root)
+    makefile = tmp_path / "layers" / layer / "Makefile"
+    makefile.parent.mkdir(parents=True)
+    makefile.write_text((ROOT / "layers" / layer / "Makefile").read_text())
+    environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+
+    # When sam runs the layer's build target (dry run: the commands make would execute)
+    done = subprocess.run(
+        ["make", "--dry-run", "-f", str(makefile), target, f"ARTIFACTS_DIR={tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+    )
+
+    # Then every Python it calls is one that exists: a plain python3 with pip will do
+    pythons = {word for word in done.stdout.split() if re.search(r"/python[0-9.]*$", word)}
+    assert pythons, done.stdout
+    assert all(Path(python).exists() for python in pythons), pythons
+    assert ".venv" not in done.stdout
