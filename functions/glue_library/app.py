@@ -1,4 +1,6 @@
-"""GlueLibraryFunction: CloudFormation custom resource that publishes the layer's wheel for the Glue job.
+"""GlueLibraryFunction: CloudFormation custom resource that publishes the Glue job's script and wheels.
+
+``Data`` carries ``ScriptLocation`` and ``ExtraPyFiles`` for the job (template.yaml: JoinAndLoadJob).
 
 The response goes to CloudFormation's pre-signed ``ResponseURL`` with urllib, scheme as given:
 crhelper and cfn-response assume HTTPS, which the local emulator's plain-HTTP URL is not.
@@ -10,7 +12,7 @@ import json
 import urllib.request
 from typing import Any
 
-from airline_pipeline.glue_library import publish_wheel
+from airline_pipeline.glue_library import publish
 from airline_pipeline.steps.powertools import aws_client, logger
 
 
@@ -20,8 +22,8 @@ def handler(event: dict[str, Any], context: Any) -> None:
     data: dict[str, str] = {}
     try:
         if event["RequestType"] in ("Create", "Update"):
-            data["WheelUri"] = publish_wheel(aws_client("s3"), properties["Bucket"], properties["Prefix"])
-        # Delete: leave the wheel; a job run that is still going may need it (objects are tiny).
+            data = publish(aws_client("s3"), properties["Bucket"], properties["Prefix"])
+        # Delete: leave the files; a job run that is still going may need them (the bucket outlives the stack).
         status, reason = "SUCCESS", "ok"
     except Exception as exc:  # CloudFormation must always get an answer, or it waits for an hour
         logger.exception("publishing the Glue library failed")

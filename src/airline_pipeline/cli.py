@@ -154,6 +154,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summary["execution_status"] == "SUCCEEDED" else 1
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from airline_pipeline.deployed import verify
+
+    summary = verify(args.stack_name, flights=args.flights, flight_date=args.date, name=args.name, timeout=args.timeout)
+    emit(summary)
+    return 0 if summary["execution_status"] == "SUCCEEDED" and summary["rows_loaded"] > 0 else 1
+
+
 # --- plumbing -----------------------------------------------------------------------------------
 
 
@@ -259,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top-routes", type=int, default=15, metavar="N", help="worst routes listed (default: 15)")
     sub.set_defaults(func=cmd_report)
 
+    _add_stack_commands(commands)
+    return parser
+
+
+def _add_stack_commands(commands: Any) -> None:
+    """``demo`` and ``verify``: the deployed pipeline, on the emulator or anywhere."""
     sub = commands.add_parser(
         "demo",
         help="deploy template.yaml to the local AWS emulator and run one file through the whole pipeline",
@@ -273,7 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--project-dir", type=Path, help="the checkout with template.yaml (default: found from cwd)")
     sub.add_argument("--keep-running", action="store_true", help="leave the emulator running afterwards")
     sub.set_defaults(func=cmd_demo)
-    return parser
+
+    sub = commands.add_parser(
+        "verify",
+        help="upload a day to a deployed stack and prove its rows reached the warehouse",
+        description="For a stack deployed from template.yaml (AWS, or the local emulator through "
+        "AWS_ENDPOINT_URL): uploads the flights to <DataPrefix>date=<date>/<name> in the stack's bucket, "
+        "follows the execution the upload starts and counts the batch's rows in the stack's warehouse "
+        "(DuckDB or Redshift). Exits 1 unless the execution SUCCEEDED and loaded rows. Each run loads the "
+        "file under a name of its own (the same bytes under the same key would be skipped as a duplicate).",
+    )
+    sub.add_argument("--stack-name", required=True, help="the CloudFormation stack (sam deploy's stack_name)")
+    sub.add_argument("--flights", type=Path, help="flights CSV (default: a real day shipped with the package)")
+    sub.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD", help="flight date (default: 2013-01-15)")
+    sub.add_argument("--name", help="object name (default: airline-pipeline-verify-<time>-<random>.csv)")
+    sub.add_argument(
+        "--timeout", type=float, default=1800, metavar="SECONDS", help="give up waiting after this (default: 1800)"
+    )
+    sub.set_defaults(func=cmd_verify)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

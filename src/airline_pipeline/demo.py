@@ -1,31 +1,28 @@
 """The whole pipeline with no AWS account: ``template.yaml`` deployed to the local emulator.
 
 ``sam build`` + ``sam deploy --config-env local`` put the very template users deploy to AWS onto
-MiniStack; a DuckDB file stands in for Redshift. A file uploaded to the data bucket then travels
-S3 -> EventBridge rule -> Step Functions -> Lambdas -> Glue crawler -> Glue job -> SNS, and this
-module watches it happen. The e2e tests drive the same :class:`LocalPipeline`.
-
-Emulator workaround (the only one): ``sam package`` uploads the Glue script under a hashed key
-without ``.py``, and MiniStack only runs scripts whose key ends in ``.py`` (otherwise the run
-"succeeds" without running). :meth:`LocalPipeline.deploy` copies the script to ``<key>.py`` and
-points the job at it. Nothing else differs from an AWS deployment.
+MiniStack; a DuckDB file stands in for Redshift. The demo is: start the emulator, deploy, prepare
+the warehouse, then what ``airline-pipeline verify`` does against any deployed stack
+(:class:`airline_pipeline.deployed.DeployedPipeline`): a file uploaded to the data bucket travels
+S3 -> EventBridge rule -> Step Functions -> Lambdas -> Glue crawler -> Glue job -> SNS, and is
+followed to its rows. The e2e tests drive the same :class:`LocalPipeline`. Nothing differs from an
+AWS deployment but the parameters (``--config-env local``), the endpoint, and one emulator quirk
+put right after the deploy (:meth:`LocalPipeline._job_timeout_as_a_number`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
 import subprocess
 import time
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any, Optional
 
-from airline_pipeline import schema
-from airline_pipeline.emulator import ACCOUNT, REGION, Emulator
+from airline_pipeline.deployed import SAMPLE_DATE, SAMPLES, DeployedPipeline
+from airline_pipeline.emulator import Emulator
 from airline_pipeline.errors import ConfigError, PipelineError
 from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
 
@@ -33,13 +30,12 @@ log = logging.getLogger(__name__)
 
 STACK = "airline-pipeline-local"
 ARTIFACTS_BUCKET = "airline-pipeline-local-artifacts"
-NOTIFICATIONS_QUEUE = "airline-pipeline-local-notifications-capture"
-SAMPLES = Path(__file__).resolve().parent / "samples"
-SAMPLE_DATE = date(2013, 1, 15)
+
+__all__ = ["SAMPLES", "SAMPLE_DATE", "DemoError", "LocalPipeline", "find_project", "run_demo"]
 
 
 class DemoError(PipelineError):
-    """The local deployment or run did not behave (not: the pipeline rejected the file)."""
+    """The local deployment did not behave (not: the pipeline rejected the file)."""
 
 
 def find_project(start: Optional[Path] = None) -> Path:
@@ -55,50 +51,35 @@ def find_project(start: Optional[Path] = None) -> Path:
     )
 
 
-@dataclass
-class ExecutionResult:
-    """How one uploaded file fared: the execution, the notification, and the rows in the warehouse."""
+class LocalPipeline(DeployedPipeline):
+    """The stack deployed to an emulator, with a DuckDB warehouse on this machine."""
 
-    status: str
-    execution_arn: str
-    batch_id: str
-    source_uri: str
-    seconds: float
-    notification: Optional[dict[str, Any]]
-    rows_loaded: int
-    rows_rejected: int
-    unknown_airports: int
-    error: Optional[str] = None
-    cause: Optional[str] = None
-    states: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LocalPipeline:
-    """The stack deployed to an emulator, with the handles a run needs."""
-
-    emulator: Emulator
-    project: Path
-    warehouse_path: Path
-    outputs: dict[str, str] = field(default_factory=dict)
-
-    # --- deployment ---------------------------------------------------------------------------
+    def __init__(
+        self, emulator: Emulator, project: Path, warehouse_path: Path, *, stack_name: str = STACK, **overrides: str
+    ) -> None:
+        super().__init__(stack_name, emulator.client)
+        self.emulator = emulator
+        self.project = project
+        self.warehouse_path = warehouse_path
+        #: Parameters on top of samconfig.toml's local ones (e.g. another engine, for IAM checks).
+        self.overrides = overrides
 
     def deploy(self) -> None:
-        """``sam build`` + ``sam deploy --config-env local``, then the Glue script workaround."""
+        """``sam build`` + ``sam deploy --config-env local``; then the stack's outputs."""
         started = time.monotonic()
         self.emulator.client("s3").create_bucket(Bucket=ARTIFACTS_BUCKET)
         self._sam("build", "--config-env", "local")
-        overrides = f"{_local_parameter_overrides(self.project)} WarehouseUri=duckdb://{self.warehouse_path}"
+        parameters = {"WarehouseLocation": str(self.warehouse_path), **self.overrides}
+        overrides = " ".join(
+            [_local_parameter_overrides(self.project), *(f"{k}={shlex.quote(v)}" for k, v in parameters.items())]
+        )
         self._sam(
-            "deploy", "--config-env", "local", "--s3-bucket", ARTIFACTS_BUCKET, "--no-progressbar",
-            "--parameter-overrides", overrides,
+            "deploy", "--config-env", "local", "--stack-name", self.stack_name, "--s3-bucket", ARTIFACTS_BUCKET,
+            "--no-progressbar", "--parameter-overrides", overrides,
         )  # fmt: skip
-        stack = self.emulator.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
-        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        self._script_key_ends_in_py()
-        self._capture_notifications()
-        log.info("deployed %s to the emulator in %.1fs", STACK, time.monotonic() - started)
+        self.load_outputs()
+        self._job_timeout_as_a_number()
+        log.info("deployed %s to the emulator in %.1fs", self.stack_name, time.monotonic() - started)
 
     def _sam(self, *args: str) -> None:
         env = {**os.environ, **self.emulator.aws_env()}
@@ -108,31 +89,17 @@ class LocalPipeline:
         if done.returncode != 0:
             raise DemoError(f"sam {args[0]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
-    def _script_key_ends_in_py(self) -> None:
-        glue, s3 = self.emulator.client("glue"), self.emulator.client("s3")
+    def _job_timeout_as_a_number(self) -> None:
+        """MiniStack keeps a ``Timeout: !Ref <Number parameter>`` as the string CloudFormation passes,
+        then compares it with an int when it runs a Python shell job, and fails the run. AWS takes
+        the number; here the job is updated with it."""
+        glue = self.emulator.client("glue")
         job = glue.get_job(JobName=self.outputs["GlueJobName"])["Job"]
-        location = job["Command"]["ScriptLocation"]
-        if location.endswith(".py"):
+        if isinstance(job.get("Timeout"), int):
             return
-        bucket, key = location[len("s3://") :].split("/", 1)
-        s3.copy_object(Bucket=bucket, Key=f"{key}.py", CopySource={"Bucket": bucket, "Key": key})
-        update = {name: job[name] for name in ("Role", "DefaultArguments", "MaxRetries", "MaxCapacity", "GlueVersion")}
-        update["Command"] = {**job["Command"], "ScriptLocation": f"{location}.py"}
-        update["Timeout"] = int(job["Timeout"])
+        update = {name: job[name] for name in ("Role", "Command", "DefaultArguments", "MaxRetries", "MaxCapacity")}
+        update.update(GlueVersion=job["GlueVersion"], Timeout=int(job["Timeout"]))
         glue.update_job(JobName=job["Name"], JobUpdate=update)
-
-    def _capture_notifications(self) -> None:
-        """An SQS queue subscribed to the topic: what an e-mail subscriber would get, readable by code."""
-        sqs, sns = self.emulator.client("sqs"), self.emulator.client("sns")
-        url = sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        topic = self.outputs["NotificationTopicArn"]
-        subscribed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
-        if not any(s["Endpoint"] == arn for s in subscribed):
-            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-        self.queue_url = url
-
-    # --- the warehouse ------------------------------------------------------------------------
 
     def prepare_warehouse(self, airports: Path) -> int:
         """A fresh DuckDB warehouse with the airports loaded (the job and the report read it)."""
@@ -142,111 +109,6 @@ class LocalPipeline:
         warehouse.init_schema()
         return warehouse.load_airports(str(airports))
 
-    def warehouse_counts(self, batch_id: str) -> tuple[int, int, int]:
-        """``(fact rows, rejected rows, flights with an unknown airport)`` of a batch, read back."""
-        warehouse = DuckDBWarehouse(str(self.warehouse_path))
-        row = warehouse.query(
-            f"""SELECT (SELECT count(*) FROM {schema.FACT} WHERE batch_id = :b) AS loaded,
-                       (SELECT count(*) FROM {schema.REJECTED} WHERE batch_id = :b) AS rejected,
-                       (SELECT count(*) FROM {schema.FACT}
-                         WHERE batch_id = :b AND (dep_airport IS NULL OR arr_airport IS NULL)) AS unknown""",
-            {"b": batch_id},
-        )[0]
-        return int(row["loaded"]), int(row["rejected"]), int(row["unknown"])
-
-    # --- one file through the pipeline --------------------------------------------------------
-
-    def upload(self, path: Path, flight_date: date, name: Optional[str] = None) -> str:
-        """Put the file where the rule listens: ``<DataPrefix>date=YYYY-MM-DD/<name>``."""
-        key = f"daily-flights/date={flight_date.isoformat()}/{name or path.name}"
-        self.emulator.client("s3").upload_file(str(path), self.outputs["DataBucketName"], key)
-        log.info("uploaded %s to s3://%s/%s", path.name, self.outputs["DataBucketName"], key)
-        return key
-
-    def run_file(
-        self, path: Path, flight_date: date, *, name: Optional[str] = None, timeout: float = 240
-    ) -> ExecutionResult:
-        """Upload, find the execution the EventBridge rule started for it, wait, read the outcome."""
-        self._drain_notifications()
-        since = datetime.now(timezone.utc)
-        key = self.upload(path, flight_date, name)
-        arn = self.find_execution(key, since)
-        result = self.wait(arn, timeout=timeout)
-        result.source_uri = f"s3://{self.outputs['DataBucketName']}/{key}"
-        return result
-
-    def find_execution(self, key: str, since: datetime, timeout: float = 60) -> str:
-        """The execution whose input names ``key``, started after ``since`` - by the rule, not by us."""
-        sfn = self.emulator.client("stepfunctions")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for execution in sfn.list_executions(stateMachineArn=self.outputs["StateMachineArn"])["executions"]:
-                if execution["startDate"] < since - timedelta(seconds=2):
-                    continue
-                detail = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
-                if key in _event_keys(detail):
-                    log.info("the upload started execution %s", execution["name"])
-                    return str(execution["executionArn"])
-            time.sleep(0.5)
-        raise DemoError(f"no execution started for {key} within {timeout:.0f}s: is the EventBridge rule deployed?")
-
-    def wait(self, execution_arn: str, *, timeout: float = 240) -> ExecutionResult:
-        """Follow the execution's states on stderr until it ends; then gather notification and rows."""
-        sfn = self.emulator.client("stepfunctions")
-        path: list[str] = []
-        started = time.monotonic()
-        while True:
-            described = sfn.describe_execution(executionArn=execution_arn)
-            for entered in _entered_states(sfn, execution_arn)[len(path) :]:
-                if entered not in path:  # poll loops repeat states: say each one once
-                    log.info("  [%5.1fs] %s", time.monotonic() - started, entered)
-                path.append(entered)
-            if described["status"] != "RUNNING":
-                break
-            if time.monotonic() - started > timeout:
-                raise DemoError(f"execution still RUNNING after {timeout:.0f}s: {execution_arn}")
-            time.sleep(0.5)
-        batch_id = described["name"]
-        loaded, rejected, unknown = self.warehouse_counts(batch_id)
-        notification = self.notification()
-        summary = (notification or {}).get("summary") or {}
-        return ExecutionResult(
-            status=described["status"],
-            execution_arn=execution_arn,
-            batch_id=batch_id,
-            source_uri="",
-            seconds=round(time.monotonic() - started, 1),
-            notification=notification,
-            rows_loaded=loaded,
-            rows_rejected=rejected,
-            unknown_airports=unknown,
-            error=summary.get("error") or described.get("error"),
-            cause=summary.get("cause") or described.get("cause"),
-            states=list(dict.fromkeys(path)),
-        )
-
-    def notification(self, wait_seconds: int = 10) -> Optional[dict[str, Any]]:
-        """The SNS message the execution published, as subject, body and JSON summary."""
-        sqs = self.emulator.client("sqs")
-        messages = sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=wait_seconds
-        ).get("Messages", [])
-        if not messages:
-            return None
-        sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
-        envelope = json.loads(messages[0]["Body"])
-        attributes = envelope.get("MessageAttributes") or {}
-        summary = (attributes.get("summary") or {}).get("Value")
-        return {
-            "subject": envelope.get("Subject"),
-            "message": envelope.get("Message"),
-            "summary": json.loads(summary) if summary else None,
-        }
-
-    def _drain_notifications(self) -> None:
-        while self.notification(wait_seconds=0):
-            pass
-
 
 def _local_parameter_overrides(project: Path) -> str:
     """samconfig.toml's ``local`` parameter_overrides: the one place the local settings live."""
@@ -254,23 +116,6 @@ def _local_parameter_overrides(project: Path) -> str:
 
     config = tomllib.loads((project / "samconfig.toml").read_text())
     return str(config["local"]["deploy"]["parameters"]["parameter_overrides"])
-
-
-def _event_keys(execution_input: dict[str, Any]) -> set[str]:
-    """The key an event names: URL-decoded as AWS sends it, or raw as the emulator does."""
-    from airline_pipeline.sources import decode_event_key
-
-    key = str(((execution_input.get("detail") or {}).get("object") or {}).get("key", ""))
-    return {key, decode_event_key(key)}
-
-
-def _entered_states(sfn: Any, execution_arn: str) -> list[str]:
-    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    return [
-        e["stateEnteredEventDetails"]["name"]
-        for e in sorted(events, key=lambda e: e["id"])
-        if e["type"].endswith("StateEntered")
-    ]
 
 
 def run_demo(
@@ -305,22 +150,4 @@ def run_demo(
         if started_here and not keep_running:
             emulator.stop()
     log.info("execution %s in %.1fs (demo total %.1fs)", result.status, result.seconds, time.monotonic() - started)
-    return {
-        "execution_status": result.status,
-        "execution_arn": result.execution_arn,
-        "batch_id": result.batch_id,
-        "source_file": result.source_uri,
-        "flight_date": flight_date.isoformat(),
-        "rows_loaded": result.rows_loaded,
-        "rows_rejected": result.rows_rejected,
-        "unknown_airports": result.unknown_airports,
-        "error": result.error,
-        "cause": result.cause,
-        "states": result.states,
-        "execution_seconds": result.seconds,
-        "demo_seconds": round(time.monotonic() - started, 1),
-        "warehouse": f"duckdb://{pipeline.warehouse_path}",
-        "region": REGION,
-        "account": ACCOUNT,
-        "notification": result.notification,
-    }
+    return {**pipeline.summary(result, flight_date), "demo_seconds": round(time.monotonic() - started, 1)}

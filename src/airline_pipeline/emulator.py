@@ -45,6 +45,8 @@ class Emulator:
     port: int = 4566
     workdir: Path = field(default_factory=lambda: Path.cwd() / ".local" / "emulator")
     venv_bin: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    #: More environment for the emulator and what it spawns (Lambda workers, Glue jobs inherit it).
+    environment: dict[str, str] = field(default_factory=dict)
     process: Optional[subprocess.Popen[bytes]] = None
 
     @property
@@ -100,6 +102,7 @@ class Emulator:
             "IOT_MTLS_ENABLED": "0",
             "SFTP_ENABLED": "0",
             "LOG_LEVEL": "WARNING",
+            **self.environment,
         }
         logfile = (self.workdir / "ministack.log").open("ab")
         log.info("starting the local AWS emulator (MiniStack) on %s", self.endpoint)

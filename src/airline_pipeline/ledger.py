@@ -20,6 +20,15 @@ REJECTED = "REJECTED"
 
 _RETENTION_SECONDS = 90 * 24 * 3600
 
+#: The state machine's ``TimeoutSeconds`` (statemachine/pipeline.asl.json; a unit test holds the two
+#: equal): no execution - the owner of a claim - runs longer.
+EXECUTION_TIMEOUT_SECONDS = 6 * 60 * 60
+#: How long an in-flight claim blocks other events: derived here, once, from the execution timeout. A
+#: claim is written after its execution started, so it outlives the execution; 5 minutes more absorb
+#: clock differences between Step Functions and Lambda. A shorter claim would let a duplicate event
+#: load the file while the first execution is still loading it.
+CLAIM_MINUTES = EXECUTION_TIMEOUT_SECONDS // 60 + 5
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -38,7 +47,7 @@ def file_id(bucket: str, key: str, etag: str) -> str:
 class Ledger:
     """Conditional writes on one table; ``dynamodb`` is a boto3 DynamoDB *client* (injectable)."""
 
-    def __init__(self, table: str, *, dynamodb: Any = None, claim_minutes: int = 180) -> None:
+    def __init__(self, table: str, *, dynamodb: Any = None, claim_minutes: int = CLAIM_MINUTES) -> None:
         if dynamodb is None:
             import boto3
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from airline_pipeline import ledger
 from airline_pipeline.errors import ConfigError
 
 
@@ -27,7 +28,10 @@ class Settings(BaseSettings):
     warehouse_uri: str = Field(description="WAREHOUSE_URI: duckdb:///... or redshift-data://...")
     poll_seconds: int = Field(gt=0, description="POLL_SECONDS: wait between crawler / job status checks")
     claim_minutes: int = Field(
-        default=180, gt=0, description="CLAIM_MINUTES: an in-flight claim older than this no longer blocks a retry"
+        default=ledger.CLAIM_MINUTES,
+        ge=ledger.CLAIM_MINUTES,
+        description="CLAIM_MINUTES: an in-flight claim older than this no longer blocks a retry; never shorter "
+        "than an execution may run",
     )
 
 

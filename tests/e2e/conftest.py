@@ -1,4 +1,9 @@
-"""The e2e tier: template.yaml deployed once per session to a private MiniStack on a free port."""
+"""The e2e tier: template.yaml deployed once per session to a private MiniStack on a free port.
+
+The emulator runs with tests/e2e/recorder on ``PYTHONPATH``: every AWS call a Lambda or the Glue job
+makes is written to the session's call log, which test_iam.py checks against the deployed roles
+once every other e2e test has run (it is ordered last).
+"""
 
 from __future__ import annotations
 
@@ -6,29 +11,57 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, RECORDER, ROOT
 
 from airline_pipeline.demo import SAMPLES, LocalPipeline
 from airline_pipeline.emulator import Emulator, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    # the IAM check reads the calls every other test made: it runs last
+    items.sort(key=lambda item: item.get_closest_marker("after_every_e2e_test") is not None)
 
 
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
-    """Given the stack deployed to the emulator and a warehouse with the shipped airports."""
+def call_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JSON lines the recorder writes: one per AWS call of a Lambda or the Glue job."""
+    return tmp_path_factory.mktemp("calls") / "calls.jsonl"
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory, call_log: Path) -> Iterator[Emulator]:
     workdir = tmp_path_factory.mktemp("e2e")
-    emulator = Emulator(port=free_port(), workdir=workdir / "emulator")
-    emulator.start()
+    recording = {"PYTHONPATH": str(RECORDER), "AIRLINE_PIPELINE_CALL_LOG": str(call_log)}
+    started = Emulator(port=free_port(), workdir=workdir / "emulator", environment=recording)
+    started.start()
     try:
-        deployed = LocalPipeline(emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb")
-        deployed.deploy()
-        deployed.prepare_warehouse(SAMPLES / "airports.csv")
-        yield deployed
+        yield started
     finally:
-        emulator.stop()
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def pipeline(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> LocalPipeline:
+    """Given the stack deployed to the emulator and a warehouse with the shipped airports."""
+    workdir = tmp_path_factory.mktemp("warehouse")
+    deployed = LocalPipeline(emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb")
+    deployed.deploy()
+    deployed.prepare_warehouse(SAMPLES / "airports.csv")
+    return deployed
+
+
+@pytest.fixture(scope="session")
+def aws_like(emulator: Emulator, pipeline: LocalPipeline, tmp_path_factory: pytest.TempPathFactory) -> LocalPipeline:
+    """The same template with AWS parameters (Redshift, tracing), next to the local stack."""
+    deployed = LocalPipeline(
+        emulator=emulator,
+        project=ROOT,
+        warehouse_path=tmp_path_factory.mktemp("unused") / "unused.duckdb",
+        stack_name=AWS_LIKE_STACK,
+        **AWS_LIKE_PARAMETERS,
+    )
+    deployed.deploy()
+    return deployed

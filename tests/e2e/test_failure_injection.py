@@ -79,7 +79,6 @@ def topic_deleted(pipeline: LocalPipeline) -> Iterator[None]:
     finally:
         recreated = sns.create_topic(Name=topic.rsplit(":", 1)[1])["TopicArn"]
         assert recreated == topic
-        pipeline._capture_notifications()
 
 
 @contextmanager

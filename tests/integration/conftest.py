@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 from flights_oracle import Airports, read_airports
 from ingest_helpers import BASELINE_DAY, SAMPLE_AIRPORTS, SAMPLE_FLIGHTS, Db, place
+from sam_build import sam_build
+
+
+@pytest.fixture(scope="session")
+def build() -> Path:
+    """Given ``sam build`` output for the current sources (built now unless it is already fresh)."""
+    return sam_build()
 
 
 @pytest.fixture(scope="session")

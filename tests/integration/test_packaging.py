@@ -1,84 +1,38 @@
-"""What ``sam build`` packages is complete: each function imports from its build folder and the layer alone.
+"""What ``sam build`` packages is complete: each function imports from its build folder and its layers alone.
 
 The local emulator runs Lambdas on its own venv, so a dependency missing from the layer still imports
 there. Here each function's ``app`` module is imported in a fresh ``python -I -S`` whose ``sys.path``
-is what Lambda gives it: the standard library, the function's build folder, the layer's ``python/``
-folder, and the runtime's own boto3 (python3.11 ships it in ``/var/runtime``). Nothing else.
+is what Lambda gives it: the standard library, the function's build folder, its layers' ``python/``
+folders, and the runtime's own boto3 (python3.11 ships it in ``/var/runtime``). Nothing else.
 
 The layer carries its own boto3, pinned with the botocore the X-Ray SDK pulls in: the runtime's boto3
 is never paired with the layer's (newer) botocore.
 
-``sam build`` runs only when a source is newer than ``.aws-sam/build`` (it takes a minute).
+The ``build`` fixture (conftest.py) runs ``sam build`` only when a source is newer than its output.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sam_build import FUNCTIONS, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / ".aws-sam" / "build"
-LAYER = BUILD / "DomainLayer"
-FUNCTIONS = ["ValidateFunction", "CrawlerFunction", "ReportFunction", "NotifyFunction", "GlueLibraryFunction"]
+#: Layers beyond the domain layer (template.yaml): the Glue job's files go to the publisher only.
+EXTRA_LAYERS = {"GlueLibraryFunction": ["GlueArtifactsLayer"]}
 #: What the python3.11 Lambda runtime provides in /var/runtime (after the layers on sys.path).
 RUNTIME_PROVIDED = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"]
 #: The AWS SDK modules the layer carries itself (a matching pair, shadowing the runtime's).
 LAYER_SDK = ("boto3", "botocore", "s3transfer")
 #: Lambda's 250 MB limit for a function and its layers, unzipped.
 UNZIPPED_LIMIT = 250 * 1024 * 1024
-
-
-def sources() -> Iterator[Path]:
-    """Every file a build depends on."""
-    for name in ("template.yaml", "pyproject.toml", "constraints.txt", "samconfig.toml"):
-        yield ROOT / name
-    for folder in ("functions", "src/airline_pipeline", "layers/domain", "statemachine"):
-        for path in (ROOT / folder).rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts:
-                yield path
-
-
-def build_is_fresh() -> bool:
-    marker = BUILD / "template.yaml"
-    if not marker.is_file() or not all((BUILD / name / "app.py").is_file() for name in FUNCTIONS):
-        return False
-    built = marker.stat().st_mtime
-    return all(path.stat().st_mtime < built for path in sources())
-
-
-@pytest.fixture(scope="module")
-def build() -> Path:
-    """Given ``sam build`` output for the current sources (built now unless it is already fresh)."""
-    BUILD.parent.mkdir(exist_ok=True)
-    with (BUILD.parent / "test-packaging.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs must not build into one folder at once
-        if not build_is_fresh():
-            env = {
-                **os.environ,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_REGION": "us-east-1",
-                "SAM_CLI_TELEMETRY": "0",
-            }
-            env.pop("AWS_PROFILE", None)
-            sam = Path(sys.executable).parent / "sam"
-            done = subprocess.run(
-                [str(sam), "build"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
-            )
-            assert done.returncode == 0, f"sam build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-            (BUILD / "template.yaml").touch()  # the build is as new as this moment's sources
-        assert build_is_fresh(), "a source changed while sam build ran: run the tests again"
-    return BUILD
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +49,9 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 IMPORT_CHECK = r"""
 import importlib.util, json, os, sys
-function_dir, layer_dir, runtime_dir = sys.argv[1:4]
+function_dir, runtime_dir, *layer_dirs = sys.argv[1:]
 stdlib = [p for p in sys.path if p.startswith(sys.base_prefix)]
-sys.path[:] = [function_dir, layer_dir, *stdlib, runtime_dir]
+sys.path[:] = [function_dir, *layer_dirs, *stdlib, runtime_dir]
 import app
 origins = {}
 for name, module in sorted(sys.modules.items()):
@@ -105,21 +59,27 @@ for name, module in sorted(sys.modules.items()):
     if path and not any(os.path.realpath(path).startswith(os.path.realpath(p)) for p in stdlib):
         origins[name.split(".")[0]] = os.path.realpath(path)
 found = {name: importlib.util.find_spec(name) is not None for name in ("awswrangler", "pandas", "duckdb")}
-wheel = None
-if hasattr(app, "publish_wheel"):
-    from airline_pipeline.glue_library import layer_wheel
-    wheel = str(layer_wheel())
+glue = None
+if hasattr(app, "publish"):
+    from airline_pipeline.glue_library import load_artifacts
+    artifacts = load_artifacts()
+    glue = {"script": str(artifacts.script), "wheels": [str(w) for w in artifacts.wheels]}
 import boto3, botocore, s3transfer  # what the function's aws_client uses on its first call
 boto3.client("dynamodb", region_name="us-east-1")  # a mismatched boto3/botocore pair fails here
 sdk = {m.__name__: {"version": m.__version__, "path": os.path.realpath(m.__file__)}
        for m in (boto3, botocore, s3transfer)}
 print(json.dumps({"handler": callable(getattr(app, "handler", None)), "origins": origins, "found": found,
-                  "wheel": wheel, "sys_path": sys.path, "sdk": sdk}))
+                  "glue": glue, "sys_path": sys.path, "sdk": sdk}))
 """
 
 
+def layer_dirs(function: str, build: Path) -> list[Path]:
+    """The ``python/`` folders of a function's layers, in the template's order (Globals first)."""
+    return [build / layer / "python" for layer in ["DomainLayer", *EXTRA_LAYERS.get(function, [])]]
+
+
 def import_alone(function: str, build: Path, runtime: Path) -> dict[str, Any]:
-    """Import ``app`` of one built function with only its build folder, the layer and the runtime."""
+    """Import ``app`` of one built function with only its build folder, its layers and the runtime."""
     env = {
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
@@ -138,8 +98,8 @@ def import_alone(function: str, build: Path, runtime: Path) -> dict[str, Any]:
             "-c",
             IMPORT_CHECK,
             str(build / function),
-            str(build / "DomainLayer" / "python"),
             str(runtime),
+            *map(str, layer_dirs(function, build)),
         ],
         cwd=build / function,
         env=env,
@@ -160,7 +120,7 @@ def test_function_imports_from_its_package_alone(function: str, build: Path, run
 
     # Then it imports, and every module came from those folders
     assert result["handler"] is True
-    allowed = [str((build / function).resolve()), str((build / "DomainLayer" / "python").resolve())]
+    allowed = [str((build / function).resolve()), *(str(d.resolve()) for d in layer_dirs(function, build))]
     allowed += [str((runtime / name).resolve()) for name in RUNTIME_PROVIDED]
     strays = {name: path for name, path in result["origins"].items() if not path.startswith(tuple(allowed))}
     assert strays == {}, f"{function} imported modules from outside its package: {strays}"
@@ -205,44 +165,83 @@ def test_report_imports_without_awswrangler(build: Path, runtime: Path) -> None:
     assert not {"awswrangler", "pandas", "duckdb"} & set(result["origins"])
 
 
-def test_glue_library_function_finds_the_layers_wheel(build: Path, runtime: Path) -> None:
-    # Given the glue_library function as packaged
-    # When it looks for the wheel next to the layer's package (as the custom resource does)
+def test_glue_library_function_finds_the_glue_jobs_files(build: Path, runtime: Path) -> None:
+    # Given the glue_library function as packaged, with GlueArtifactsLayer
+    # When it looks for the job's files on its path (as the custom resource does)
     result = import_alone("GlueLibraryFunction", build, runtime)
 
-    # Then it finds the one in the layer's dist/
-    assert result["wheel"] is not None
-    assert Path(result["wheel"]).parent.resolve() == (build / "DomainLayer" / "dist").resolve()
+    # Then it finds the layer's script and every wheel its manifest lists, checksums verified
+    folder = (build / "GlueArtifactsLayer" / "python" / "airline_pipeline_glue_job").resolve()
+    assert result["glue"] is not None
+    assert Path(result["glue"]["script"]).resolve() == folder / "join_and_load.py"
+    assert {Path(w).resolve().parent for w in result["glue"]["wheels"]} == {folder / "wheels"}
+    assert len(result["glue"]["wheels"]) == len(list((folder / "wheels").glob("*.whl")))
 
 
-def test_layer_dist_holds_the_packages_wheel(build: Path) -> None:
-    # Given the built layer
-    wheels = sorted((build / "DomainLayer" / "dist").glob("airline_pipeline-*.whl"))
+def test_the_lambdas_layer_carries_only_what_the_lambdas_run(build: Path) -> None:
+    # Given the built domain layer
+    layer = build / "DomainLayer"
 
-    # Then dist/ holds exactly one wheel of this version, with the code the Glue job runs
+    # Then it holds the package (the same build as src/) and no wheel for the Glue job
+    assert sorted(path.name for path in layer.iterdir()) == ["python"]
+    assert not list(layer.rglob("*.whl"))
+    layer_package = layer / "python" / "airline_pipeline"
+    assert (layer_package / "ingest.py").read_bytes() == (ROOT / "src" / "airline_pipeline" / "ingest.py").read_bytes()
+    # and nothing of the Glue job's engine
+    assert not (layer / "python" / "duckdb").exists()
+
+
+def test_the_glue_layer_holds_the_packages_wheel_with_the_code_the_job_runs(build: Path) -> None:
+    # Given the built Glue artifacts
+    folder = build / "GlueArtifactsLayer" / "python" / "airline_pipeline_glue_job"
     import tomllib
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert [wheel.name for wheel in wheels] == [f"airline_pipeline-{version}-py3-none-any.whl"]
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        names = set(wheel.namelist())
-        metadata = wheel.read(f"airline_pipeline-{version}.dist-info/METADATA").decode()
-    for module in ("ingest.py", "contract.py", "transform.py", "warehouse/duckdb.py", "steps/validate.py"):
+    (wheel,) = (folder / "wheels").glob("airline_pipeline-*.whl")
+
+    # Then the package's wheel is this version, with the job's modules and no declared dependencies
+    assert wheel.name == f"airline_pipeline-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        metadata = archive.read(f"airline_pipeline-{version}.dist-info/METADATA").decode()
+    for module in ("ingest.py", "contract.py", "transform.py", "warehouse/duckdb.py", "warehouse/redshift.py"):
         assert f"airline_pipeline/{module}" in names, module
-    assert "Requires-Dist: pydantic>=2" in metadata
-    assert 'Requires-Dist: duckdb; extra == "engine"' in metadata
-    # and the layer's package is that same build
-    layer_package = build / "DomainLayer" / "python" / "airline_pipeline"
-    assert (layer_package / "ingest.py").read_bytes() == (ROOT / "src" / "airline_pipeline" / "ingest.py").read_bytes()
+    assert "Requires-Dist:" not in metadata
+    # and the script is glue/join_and_load.py as committed
+    assert (folder / "join_and_load.py").read_bytes() == (ROOT / "glue" / "join_and_load.py").read_bytes()
 
 
 def test_package_sizes_fit_lambdas_limit(build: Path) -> None:
     def size(folder: Path) -> int:
         return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
-    layer = size(build / "DomainLayer")
     for function in FUNCTIONS:
-        assert size(build / function) + layer < UNZIPPED_LIMIT, function
+        layers = sum(size(folder.parent) for folder in layer_dirs(function, build))
+        assert size(build / function) + layers < UNZIPPED_LIMIT, function
     # the functions themselves are just their handler: everything shared is in the layer
     for function in FUNCTIONS:
         assert sorted(path.name for path in (build / function).iterdir() if path.name != "__pycache__") == ["app.py"]
+
+
+@pytest.mark.parametrize(("layer", "target"), [("domain", "build-DomainLayer"), ("glue", "build-GlueArtifactsLayer")])
+def test_a_fresh_clone_builds_the_layers_without_the_project_venv(tmp_path: Path, layer: str, target: str) -> None:
+    # Given a checkout where `make install` has not run yet (no .venv next to the Makefile's root)
+    makefile = tmp_path / "layers" / layer / "Makefile"
+    makefile.parent.mkdir(parents=True)
+    makefile.write_text((ROOT / "layers" / layer / "Makefile").read_text())
+    environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+
+    # When sam runs the layer's build target (dry run: the commands make would execute)
+    done = subprocess.run(
+        ["make", "--dry-run", "-f", str(makefile), target, f"ARTIFACTS_DIR={tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+    )
+
+    # Then every Python it calls is one that exists: a plain python3 with pip will do
+    pythons = {word for word in done.stdout.split() if re.search(r"/python[0-9.]*$", word)}
+    assert pythons, done.stdout
+    assert all(Path(python).exists() for python in pythons), pythons
+    assert ".venv" not in done.stdout

@@ -1,15 +1,16 @@
-"""GlueLibraryFunction: the CloudFormation custom resource that publishes the layer's wheel for the Glue job.
+"""GlueLibraryFunction: the CloudFormation custom resource that publishes the Glue job's script and wheels.
 
 CloudFormation waits (up to an hour) for a PUT to the request's pre-signed ``ResponseURL``; here a
-local HTTP server stands in for that URL and records what the function sends. The wheel is found
-next to the installed package, as in the layer (``<layer>/python/airline_pipeline`` ->
-``<layer>/dist/*.whl``): a fake layer folder in tmp_path plays that part.
+local HTTP server stands in for that URL and records what the function sends. The files come from
+GlueArtifactsLayer, found on the path like a package (``<layer>/python/airline_pipeline_glue_job/``,
+as ``sam build`` lays it out): a fake layer folder in tmp_path, put on ``sys.path``, plays that part.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import importlib
 import json
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,8 @@ from lambda_support import Stack, load_event
 from airline_pipeline import glue_library
 
 Invoke = Callable[..., Any]
-WHEEL_NAME = "airline_pipeline-0.1.0-py3-none-any.whl"
+#: The layer's wheels in manifest order: a dependency before its dependent.
+WHEELS = ("tenacity-9.1.2-py3-none-any.whl", "airline_pipeline-0.1.0-py3-none-any.whl")
 
 
 class ResponseCollector(http.server.BaseHTTPRequestHandler):
@@ -65,17 +67,24 @@ def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 @pytest.fixture
 def layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Given a built layer: ``python/airline_pipeline/`` and ``dist/<wheel>``; returns the wheel."""
-    root = tmp_path / "layer"
-    package = root / "python" / "airline_pipeline"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    wheel = root / "dist" / WHEEL_NAME
-    wheel.parent.mkdir()
-    wheel.write_bytes(b"PK\x03\x04 a wheel built by sam build " + bytes(range(256)))
-    real = glue_library.layer_wheel
-    monkeypatch.setattr(glue_library, "layer_wheel", lambda package_dir=None: real(package_dir=package))
-    return wheel
+    """Given a built GlueArtifactsLayer on the path; returns its ``airline_pipeline_glue_job`` folder."""
+    folder = tmp_path / "layer" / "python" / glue_library.ARTIFACTS_PACKAGE
+    (folder / "wheels").mkdir(parents=True)
+    entries = []
+    for index, name in enumerate(WHEELS):
+        data = b"PK\x03\x04 a wheel built by sam build " + bytes([index]) * 64
+        (folder / "wheels" / name).write_bytes(data)
+        entries.append({"file": f"wheels/{name}", "sha256": hashlib.sha256(data).hexdigest()})
+    (folder / "join_and_load.py").write_text("print('the job')\n")
+    manifest = {"script": "join_and_load.py", "wheels": entries}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.syspath_prepend(str(folder.parent))
+    importlib.invalidate_caches()
+    return folder
+
+
+def key_of(path: Path) -> str:
+    return f"glue/{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}/{path.name}"
 
 
 def cloudformation_event(url: str, request_type: str = "Create") -> dict[str, Any]:
@@ -83,11 +92,21 @@ def cloudformation_event(url: str, request_type: str = "Create") -> dict[str, An
     event["ResponseURL"] = url
     event["RequestType"] = request_type
     if request_type != "Create":
-        event["PhysicalResourceId"] = f"{event['ResourceProperties']['Bucket']}/glue/libs/"
+        event["PhysicalResourceId"] = f"{event['ResourceProperties']['Bucket']}/glue/"
     return event
 
 
-def test_create_publishes_the_wheel_and_answers_success(
+def puts_counted() -> list[str]:
+    """The keys the function's (cached, per-container) S3 client PUTs from now on, in order."""
+    from airline_pipeline.steps.powertools import aws_client
+
+    keys: list[str] = []
+    events = aws_client("s3").meta.events
+    events.register("before-call.s3.PutObject", lambda params, **_: keys.append(params["url_path"]))
+    return keys
+
+
+def test_create_publishes_the_script_and_wheels_and_answers_their_uris(
     stack: Stack, invoke: Invoke, layer: Path, response_url: tuple[str, list[dict[str, Any]]]
 ) -> None:
     # Given the stack's bucket and a built layer
@@ -97,13 +116,15 @@ def test_create_publishes_the_wheel_and_answers_success(
     # When CloudFormation creates the custom resource
     assert invoke("glue_library", event) is None
 
-    # Then the wheel is in the bucket under a content-addressed folder, keeping its wheel file name
-    data = layer.read_bytes()
-    key = f"glue/libs/{hashlib.sha256(data).hexdigest()[:16]}/{WHEEL_NAME}"
-    stored = stack.s3.get_object(Bucket=stack.bucket, Key=key)
-    assert stored["Body"].read() == data
-    assert stored["ContentType"] == "application/zip"
-    # and CloudFormation got one SUCCESS answer with the URI for --additional-python-modules
+    # Then every file is in the bucket under a content-addressed key that keeps its file name
+    script = layer / "join_and_load.py"
+    wheels = [layer / "wheels" / name for name in WHEELS]
+    for path in (script, *wheels):
+        stored = stack.s3.get_object(Bucket=stack.bucket, Key=key_of(path))
+        assert stored["Body"].read() == path.read_bytes()
+    assert key_of(script).endswith("/join_and_load.py"), "Glue runs the script only from a .py key"
+    assert stack.s3.head_object(Bucket=stack.bucket, Key=key_of(wheels[0]))["ContentType"] == "application/zip"
+    # and CloudFormation got one SUCCESS answer: the script, and the wheels in the manifest's order
     assert len(received) == 1
     answer = received[0]
     assert answer["path"].startswith("/cloudformation-response?X-Amz-Signature=")
@@ -111,34 +132,46 @@ def test_create_publishes_the_wheel_and_answers_success(
     assert answer["body"] == {
         "Status": "SUCCESS",
         "Reason": "ok",
-        "PhysicalResourceId": f"{stack.bucket}/glue/libs/",
+        "PhysicalResourceId": f"{stack.bucket}/glue/",
         "StackId": event["StackId"],
         "RequestId": event["RequestId"],
         "LogicalResourceId": "GlueLibrary",
-        "Data": {"WheelUri": f"s3://{stack.bucket}/{key}"},
+        "Data": {
+            "ScriptLocation": f"s3://{stack.bucket}/{key_of(script)}",
+            "ExtraPyFiles": ",".join(f"s3://{stack.bucket}/{key_of(wheel)}" for wheel in wheels),
+        },
     }
 
 
-def test_update_republishes_and_keeps_the_physical_id(
+def test_update_uploads_only_what_changed_and_keeps_the_physical_id(
     stack: Stack, invoke: Invoke, layer: Path, response_url: tuple[str, list[dict[str, Any]]]
 ) -> None:
-    # Given a new layer version (the LayerVersion property changed)
+    # Given the files of a first build are published
     url, received = response_url
+    invoke("glue_library", cloudformation_event(url))
+    # and a new layer version in which only the package's wheel changed
+    changed = layer / "wheels" / WHEELS[1]
+    changed.write_bytes(changed.read_bytes() + b" v2")
+    manifest = json.loads((layer / "manifest.json").read_text())
+    manifest["wheels"][1]["sha256"] = hashlib.sha256(changed.read_bytes()).hexdigest()
+    (layer / "manifest.json").write_text(json.dumps(manifest))
+    puts = puts_counted()
 
     # When CloudFormation updates the resource
     invoke("glue_library", cloudformation_event(url, "Update"))
 
-    # Then the wheel is published again and the physical id stays (no replacement, no Delete of the old one)
-    answer = received[0]["body"]
+    # Then only the changed wheel is uploaded, under a new key, and the physical id stays (no replacement)
+    assert puts == [f"/{key_of(changed)}"]
+    answer = received[-1]["body"]
     assert answer["Status"] == "SUCCESS"
-    assert answer["PhysicalResourceId"] == f"{stack.bucket}/glue/libs/"
-    assert answer["Data"]["WheelUri"].endswith(f"/{WHEEL_NAME}")
+    assert answer["PhysicalResourceId"] == f"{stack.bucket}/glue/"
+    assert answer["Data"]["ExtraPyFiles"].split(",")[-1] == f"s3://{stack.bucket}/{key_of(changed)}"
 
 
-def test_delete_leaves_the_wheel_and_answers_success(
+def test_delete_leaves_the_files_and_answers_success(
     stack: Stack, invoke: Invoke, layer: Path, response_url: tuple[str, list[dict[str, Any]]]
 ) -> None:
-    # Given a published wheel
+    # Given published files
     url, received = response_url
     invoke("glue_library", cloudformation_event(url))
     published = stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"]
@@ -146,17 +179,17 @@ def test_delete_leaves_the_wheel_and_answers_success(
     # When CloudFormation deletes the resource
     invoke("glue_library", cloudformation_event(url, "Delete"))
 
-    # Then it answers SUCCESS without data and leaves the wheel (a running job may still install it)
+    # Then it answers SUCCESS without data and leaves the files (a running job may still install them)
     assert received[-1]["body"]["Status"] == "SUCCESS"
     assert received[-1]["body"]["Data"] == {}
-    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == published == 1
+    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == published == len(WHEELS) + 1
 
 
-def test_layer_without_a_wheel_answers_failed_with_the_reason(
-    stack: Stack, invoke: Invoke, layer: Path, response_url: tuple[str, list[dict[str, Any]]]
+def test_function_without_the_layer_answers_failed_with_the_reason(
+    stack: Stack, invoke: Invoke, response_url: tuple[str, list[dict[str, Any]]]
 ) -> None:
-    # Given a layer built without its dist/ wheel
-    layer.unlink()
+    # Given the function deployed without GlueArtifactsLayer (nothing of it on the path)
+    assert importlib.util.find_spec(glue_library.ARTIFACTS_PACKAGE) is None
     url, received = response_url
 
     # When CloudFormation creates the resource
@@ -165,9 +198,26 @@ def test_layer_without_a_wheel_answers_failed_with_the_reason(
     # Then CloudFormation is told at once (instead of waiting an hour), with the reason
     answer = received[0]["body"]
     assert answer["Status"] == "FAILED"
-    assert answer["Reason"].startswith("ConfigError: no airline_pipeline wheel under")
-    assert "was the layer built by sam build?" in answer["Reason"]
+    assert answer["Reason"].startswith("ConfigError: airline_pipeline_glue_job is not on the path")
+    assert "GlueArtifactsLayer" in answer["Reason"]
     assert answer["Data"] == {}
+
+
+def test_a_file_that_differs_from_the_manifest_is_refused(
+    stack: Stack, invoke: Invoke, layer: Path, response_url: tuple[str, list[dict[str, Any]]]
+) -> None:
+    # Given a layer whose wheel is not the one its manifest describes (a broken or tampered build)
+    (layer / "wheels" / WHEELS[0]).write_bytes(b"something else")
+    url, received = response_url
+
+    # When CloudFormation creates the resource
+    invoke("glue_library", cloudformation_event(url))
+
+    # Then nothing is published and the answer names the file
+    answer = received[0]["body"]
+    assert answer["Status"] == "FAILED"
+    assert f"wheels/{WHEELS[0]} is missing or differs from the manifest" in answer["Reason"]
+    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
 
 
 def test_missing_bucket_answers_failed(
@@ -186,8 +236,3 @@ def test_missing_bucket_answers_failed(
     assert answer["Status"] == "FAILED"
     assert "NoSuchBucket" in answer["Reason"]
     assert len(answer["Reason"]) <= 500
-
-
-def test_wheel_in_the_real_layer_layout_is_found(layer: Path) -> None:
-    # Given the layer layout, When the wheel is looked up from the package folder, Then it is the dist/ one
-    assert glue_library.layer_wheel() == layer

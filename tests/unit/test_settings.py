@@ -7,6 +7,7 @@ from typing import Any, Callable
 import pytest
 from lambda_support import LOGICAL_IDS, load_event
 
+from airline_pipeline import ledger
 from airline_pipeline.errors import ConfigError
 from airline_pipeline.settings import Settings, get_settings
 
@@ -36,7 +37,7 @@ def test_env_json_configures_every_function(function: str, function_env: Callabl
     assert settings.poll_seconds == 20
     assert settings.crawler_timeout_seconds == 1800
     assert settings.data_prefix == "daily-flights/"
-    assert settings.claim_minutes == 180
+    assert settings.claim_minutes * 60 > ledger.EXECUTION_TIMEOUT_SECONDS
 
 
 @pytest.mark.parametrize("variable", REQUIRED)
@@ -67,6 +68,8 @@ def test_every_missing_variable_is_named_at_once(function_env: Callable[..., Any
         ("POLL_SECONDS", "0", "POLL_SECONDS: Input should be greater than 0"),
         ("CRAWLER_TIMEOUT_SECONDS", "-5", "CRAWLER_TIMEOUT_SECONDS: Input should be greater than 0"),
         ("CLAIM_MINUTES", "3h", "CLAIM_MINUTES: Input should be a valid integer"),
+        # shorter than an execution may run: a duplicate event could load the file beside it
+        ("CLAIM_MINUTES", "180", f"CLAIM_MINUTES: Input should be greater than or equal to {ledger.CLAIM_MINUTES}"),
     ],
 )
 def test_malformed_variable_is_named(variable: str, value: str, words: str, function_env: Callable[..., Any]) -> None:

@@ -2,14 +2,15 @@
 
 Storage is private and encrypted, the trigger is exact and does not lose events, IAM is scoped (every
 ``Resource: "*"`` is one AWS cannot scope, and says why in a comment), every function runs the
-domain layer on python3.11, and the Glue job installs the very pins constraints.txt holds for 3.9.
+domain layer on python3.11, the Glue job runs what GlueLibrary published (and may read it), logs
+expire, and the Rules refuse parameter combinations that would deploy a broken pipeline.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from lambda_support import FUNCTIONS_DIR, ROOT, load_template
@@ -147,6 +148,7 @@ UNSCOPABLE = {
     "data api statements": ({"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"}, "no resource"),
     "kms key policy": ({"kms:*"}, "is this key"),
     "kms key policy services": ({"kms:Decrypt"}, "is this key"),
+    "x-ray trace submission": ({"xray:PutTraceSegments", "xray:GetSamplingRules"}, "no resource type"),
 }
 
 
@@ -254,14 +256,14 @@ def policy_actions(function: dict[str, Any]) -> set[str]:
         ("ValidateFunction", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}),
         ("CrawlerFunction", {"glue:StartCrawler", "glue:GetCrawler"}),
         ("NotifyFunction", {"dynamodb:UpdateItem", "kms:GenerateDataKey", "kms:Decrypt"}),
-        ("GlueLibraryFunction", {"s3:PutObject"}),
+        ("GlueLibraryFunction", {"s3:PutObject", "s3:GetObject"}),
     ],
 )
 def test_function_may_make_the_calls_its_step_makes(resources: dict[str, Any], function: str, needed: set[str]) -> None:
     assert needed <= policy_actions(resources[function])
 
 
-# --- the Glue job --------------------------------------------------------------------------------------
+# --- the Glue job ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -272,70 +274,229 @@ def job(resources: dict[str, Any]) -> dict[str, Any]:
 def test_glue_job_is_a_python_shell_39_job(job: dict[str, Any]) -> None:
     assert job["Command"]["Name"] == "pythonshell"
     assert job["Command"]["PythonVersion"] == "3.9"
-    assert job["Command"]["ScriptLocation"] == "glue/join_and_load.py"
-    assert (ROOT / job["Command"]["ScriptLocation"]).is_file()
     assert job["MaxCapacity"] in (0.0625, 1)
     assert job["MaxRetries"] == 0, "Step Functions owns retries (and reports the failure)"
     assert job["ExecutionProperty"]["MaxConcurrentRuns"] >= 1
-    assert job["DefaultArguments"]["library-set"] == "none"
 
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def test_glue_job_runs_what_glue_library_published_and_nothing_from_pypi(
+    job: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Given the job's definition
+    arguments = job["DefaultArguments"]
+
+    # Then its script and its modules are the files the custom resource published (not a SAM
+    # artifact-bucket key the job's role cannot read, not a PyPI spec)
+    assert job["Command"]["ScriptLocation"] == {"Fn::GetAtt": ["GlueLibrary", "ScriptLocation"]}
+    assert arguments["--extra-py-files"] == {"Fn::GetAtt": ["GlueLibrary", "ExtraPyFiles"]}
+    assert "--additional-python-modules" not in arguments, "Python shell installs no S3 paths from there"
+    # and Glue's preinstalled analytics set is off: every module comes from those wheels
+    assert arguments["library-set"] == "none"
+    # and they are republished whenever a new GlueArtifactsLayer version is built
+    assert resources["GlueLibrary"]["Properties"]["Artifacts"] == {"Ref": "GlueArtifactsLayer"}
 
 
-def glue_pins(job: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    modules = job["DefaultArguments"]["--additional-python-modules"]["Fn::Sub"].split(",")
-    wheel, pins = modules[0], modules[1:]
-    parsed = {}
-    for pin in pins:
-        name, _, version = pin.partition("==")
-        assert version, f"{pin} is not pinned with =="
-        parsed[canonical(name)] = version
-    return wheel, parsed
+def test_only_the_publisher_carries_the_glue_artifacts_layer(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    layer = resources["GlueArtifactsLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile"}
+    assert layer["Properties"]["ContentUri"] == "layers/glue/"
+    assert "build-GlueArtifactsLayer:" in (ROOT / "layers" / "glue" / "Makefile").read_text()
+    assert {"Ref": "GlueArtifactsLayer"} not in template["Globals"]["Function"]["Layers"]
+    carriers = [name for name, f in functions(resources).items() if f["Properties"].get("Layers")]
+    with_glue = [n for n in carriers if {"Ref": "GlueArtifactsLayer"} in resources[n]["Properties"]["Layers"]]
+    assert with_glue == ["GlueLibraryFunction"]
 
 
-def constraints_for_python39() -> dict[str, str]:
-    pins = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        requirement, _, marker = line.partition(";")
-        if marker.strip() == 'python_version < "3.10"':
-            name, _, version = requirement.strip().partition("==")
-            pins[canonical(name)] = version.strip()
-    return pins
+def s3_object_resources(role_or_function: dict[str, Any], action: str) -> list[str]:
+    """The ``Fn::Sub`` object ARNs a role's (or a function's) statements allow ``action`` on."""
+    found = []
+    policies = role_or_function["Properties"]["Policies"]
+    for statement in statements(policies):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions:
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            found += [t["Fn::Sub"] for t in targets if isinstance(t, dict) and "Fn::Sub" in t]
+    return found
 
 
-def test_glue_job_pins_equal_the_constraints_for_python39(job: dict[str, Any]) -> None:
-    wheel, pins = glue_pins(job)
-    assert wheel == "${GlueLibrary.WheelUri}", "the domain package is the wheel the custom resource published"
-    locked = constraints_for_python39()
-    assert locked, "constraints.txt has pins for the Glue job's Python 3.9"
-    for name, version in pins.items():
-        assert name in locked, f"{name} is not locked for python_version < 3.10 in constraints.txt"
-        assert version == locked[name], f"{name}: the job installs {version}, constraints.txt locks {locked[name]}"
+def test_the_job_role_reads_the_prefix_glue_library_publishes_under(resources: dict[str, Any]) -> None:
+    # Given where the custom resource publishes (Glue reads the script and the wheels with the job's role)
+    prefix = resources["GlueLibrary"]["Properties"]["Prefix"]
+    assert resources["GlueLibrary"]["Properties"]["Bucket"] == {"Ref": "DataBucket"}
+    published = f"${{DataBucket.Arn}}/{prefix}*"
+
+    # Then the job's role may read exactly there, and the publisher may write and check there
+    assert published in s3_object_resources(resources["GlueJobRole"], "s3:GetObject")
+    assert published in s3_object_resources(resources["GlueLibraryFunction"], "s3:PutObject")
+    assert published in s3_object_resources(resources["GlueLibraryFunction"], "s3:GetObject")
 
 
-def test_glue_job_pins_every_dependency_the_job_imports(job: dict[str, Any]) -> None:
-    _, pins = glue_pins(job)
-    import tomllib
+WAREHOUSE_URI = {"Fn::Sub": "${WarehouseEngine}://${WarehouseLocation}"}
 
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    # the package's own requirements, its engine (DuckDB, boto3) and its Redshift reads (awswrangler)
-    required = project["dependencies"] + project["optional-dependencies"]["engine"]
-    required += project["optional-dependencies"]["redshift"]
-    names = {canonical(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]) for requirement in required}
-    assert names <= set(pins), names - set(pins)
+
+def test_every_reader_of_the_warehouse_gets_the_same_uri(
+    template: dict[str, Any], job: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["WAREHOUSE_URI"] == WAREHOUSE_URI
+    assert job["DefaultArguments"]["--warehouse"] == WAREHOUSE_URI
+    assert template["Outputs"]["WarehouseUri"]["Value"] == WAREHOUSE_URI
 
 
 def test_glue_job_runs_what_the_state_machine_starts(job: dict[str, Any], resources: dict[str, Any]) -> None:
     arguments = job["DefaultArguments"]
-    assert arguments["--warehouse"] == {"Ref": "WarehouseUri"}
     assert arguments["--data_prefix"] == {"Ref": "DataPrefix"}
     machine = resources["PipelineStateMachine"]["Properties"]
     assert machine["DefinitionSubstitutions"]["GlueJobName"] == {"Ref": "JoinAndLoadJob"}
     (glue_statement,) = [s for s in statements(machine["Policies"]) if "glue:StartJobRun" in s["Action"]]
     assert set(glue_statement["Action"]) == {"glue:StartJobRun", "glue:GetJobRun"}
     assert glue_statement["Resource"]["Fn::Sub"].endswith(":job/${JoinAndLoadJob}")
+
+
+# --- tracing and logs --------------------------------------------------------------------------------
+
+
+def test_a_traced_state_machine_may_send_its_traces(resources: dict[str, Any]) -> None:
+    # Given the state machine traces with X-Ray outside the emulator - through an !If, so SAM adds no
+    # X-Ray policy of its own (it does only for a literal `Enabled: true`)
+    machine = resources["PipelineStateMachine"]["Properties"]
+    assert machine["Tracing"]["Enabled"] == {"Fn::If": ["IsLocal", False, True]}
+
+    # Then its role may submit traces, as the Step Functions docs list
+    allowed = set().union(*(set(s["Action"]) for s in statements(machine["Policies"])))
+    xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}
+    assert xray <= allowed
+
+
+def test_every_log_group_expires(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    # Given every function: Lambda would create /aws/lambda/<name> on first use, kept forever
+    groups = {
+        r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    for name in functions(resources):
+        # Then the stack owns that group, with the retention parameter
+        group = groups.get(f"/aws/lambda/${{{name}}}")
+        assert group is not None, f"{name} has no log group of the stack's"
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    # and so does the state machine's
+    assert all(g["RetentionInDays"] == {"Ref": "LogRetentionInDays"} for g in groups.values())
+    assert (
+        template["Parameters"]["LogRetentionInDays"]["Default"]
+        in (template["Parameters"]["LogRetentionInDays"]["AllowedValues"])
+    )
+    # and the custom resource, invoked during the deploy, logs only once its group exists
+    assert resources["GlueLibrary"]["DependsOn"] == "GlueLibraryFunctionLogGroup"
+
+
+# --- parameters and the Rules that refuse broken combinations ----------------------------------------
+
+
+def rule_value(node: Any, parameters: dict[str, str]) -> Any:
+    """Evaluate a Rules expression the way CloudFormation documents its rule functions."""
+    if isinstance(node, dict):
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return parameters[argument]
+        values = [rule_value(a, parameters) for a in argument] if isinstance(argument, list) else argument
+        operations = {
+            "Fn::Equals": lambda v: v[0] == v[1],
+            "Fn::Not": lambda v: not v[0],
+            "Fn::And": all,
+            "Fn::Or": any,
+            "Fn::Contains": lambda v: v[1] in v[0],
+        }
+        return operations[function](values)
+    if isinstance(node, list):
+        return [rule_value(item, parameters) for item in node]
+    return node
+
+
+def refusals(template: dict[str, Any], **given: str) -> list[str]:
+    parameters = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    parameters.update(given)
+    refused = []
+    for rule in template["Rules"].values():
+        if rule_value(rule.get("RuleCondition", True), parameters):
+            refused += [a["AssertDescription"] for a in rule["Assertions"] if not rule_value(a["Assert"], parameters)]
+    return refused
+
+
+WORKGROUP = "arn:aws:redshift-serverless:us-east-1:123456789012:workgroup/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+
+
+@pytest.mark.parametrize(
+    ("given", "refused_because"),
+    [
+        ({"Environment": "local", "WarehouseEngine": "duckdb"}, None),
+        ({"Environment": "prod", "WarehouseEngine": "redshift-data", "RedshiftResourceArn": WORKGROUP}, None),
+        ({"Environment": "prod", "WarehouseEngine": "redshift-data"}, "needs RedshiftResourceArn"),
+        ({"Environment": "dev", "WarehouseEngine": "duckdb"}, "in AWS every Lambda and Glue run would open"),
+        (
+            {"Environment": "local", "WarehouseEngine": "duckdb", "RedshiftResourceArn": WORKGROUP},
+            "belongs to WarehouseEngine redshift-data",
+        ),
+    ],
+)
+def test_rules_refuse_parameters_that_deploy_a_broken_pipeline(
+    template: dict[str, Any], given: dict[str, str], refused_because: Optional[str]
+) -> None:
+    # Given a combination of deploy parameters, When CloudFormation checks the Rules
+    refused = refusals(template, WarehouseLocation="x", **given)
+
+    # Then only the broken ones are refused, with a description that says what to fix
+    if refused_because is None:
+        assert refused == []
+    else:
+        assert any(refused_because in reason for reason in refused), refused
+
+
+def test_the_engine_is_a_checkable_parameter(template: dict[str, Any]) -> None:
+    # A Rules section compares whole values: the engine is its own parameter, not a URI prefix
+    assert template["Parameters"]["WarehouseEngine"]["AllowedValues"] == ["redshift-data", "duckdb"]
+    assert "Default" not in template["Parameters"]["WarehouseEngine"]
+    assert "Default" not in template["Parameters"]["WarehouseLocation"]
+    pattern = re.compile(template["Parameters"]["RedshiftResourceArn"]["AllowedPattern"])
+    assert pattern.fullmatch(WORKGROUP)
+    assert pattern.fullmatch("")
+    assert not pattern.fullmatch("analytics"), "a workgroup name is not its ARN"
+
+
+def samconfig_overrides(env: str) -> dict[str, str]:
+    import shlex
+
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    pairs = shlex.split(config[env]["deploy"]["parameters"]["parameter_overrides"])
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+@pytest.mark.parametrize(("env", "engine"), [("default", "redshift-data"), ("prod", "redshift-data")])
+def test_aws_config_envs_deploy_redshift_and_ask_for_the_rest_once(
+    template: dict[str, Any], env: str, engine: str
+) -> None:
+    # Given a samconfig.toml environment for AWS
+    overrides = samconfig_overrides(env)
+
+    # Then it deploys Redshift, and what it cannot know (per account) is asked by the guided deploy the
+    # README gives as the first command for that environment
+    assert overrides["WarehouseEngine"] == engine
+    unset = {n for n, p in template["Parameters"].items() if "Default" not in p} - set(overrides)
+    assert unset == {"WarehouseLocation"}
+    readme = (ROOT / "README.md").read_text()
+    guided = "sam deploy --guided" + ("" if env == "default" else f" --config-env {env}")
+    assert guided in readme
+    assert refusals(template, **overrides, WarehouseLocation="x", RedshiftResourceArn=WORKGROUP) == []
+
+
+def test_the_local_config_env_is_complete_but_for_the_demos_file(template: dict[str, Any]) -> None:
+    overrides = samconfig_overrides("local")
+    unset = {n for n, p in template["Parameters"].items() if "Default" not in p} - set(overrides)
+    assert unset == {"WarehouseLocation"}, "the demo passes the DuckDB file's path"
+    assert refusals(template, **overrides, WarehouseLocation="/tmp/w.duckdb") == []
 
 
 # --- alarms ------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+../../glue/join_and_load.py

@@ -1,0 +1,98 @@
+"""Test-only (never deployed): record every AWS API call a stack component makes on the e2e emulator.
+
+The e2e fixture starts the emulator with this folder on ``PYTHONPATH`` and ``AIRLINE_PIPELINE_CALL_LOG``
+set, so every Python process it spawns loads this file at start: the Lambda workers (one per
+function: ``AWS_LAMBDA_FUNCTION_NAME``) and the Glue job (``python3 .../join_and_load.py``). Any
+other process - the emulator itself - is left alone. A process may also name its component itself
+(``AIRLINE_PIPELINE_CALL_COMPONENT``, e.g. the Redshift warehouse's unit tests run as the Glue job),
+and then only calls made from ``AIRLINE_PIPELINE_CALL_FROM``'s modules count: a test's own set-up
+calls are not the component's.
+
+Nothing is imported here: a Lambda worker puts its layers on ``sys.path`` only after start-up, and
+the function must get the botocore of its layer. So the hook waits for ``botocore.handlers`` to be
+imported (by the function, from wherever it imports it) and adds one handler to botocore's built-in
+list, which every session then registers: ``before-parameter-build`` sees each call's service,
+operation and parameters before anything is sent. Each call is one JSON line (tests/e2e/test_iam.py
+reads them); a failing call is recorded too - it was attempted with the role's permissions.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import sys
+from typing import Any, Optional
+
+_LOG = os.environ.get("AIRLINE_PIPELINE_CALL_LOG")
+_KEPT = 400  # characters of a string parameter: ARNs and keys fit, bodies are dropped anyway
+
+
+def _component() -> Optional[str]:
+    named = os.environ.get("AIRLINE_PIPELINE_CALL_COMPONENT")
+    if named:
+        return named
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if function:
+        return f"lambda:{function}"
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if script == "join_and_load.py":
+        return "glue-job:join_and_load.py"
+    return None
+
+
+def _made_from(package: str) -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).startswith(package):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
+    package = os.environ.get("AIRLINE_PIPELINE_CALL_FROM")
+    if package and not _made_from(package):
+        return
+    service = model.service_model
+    kept = {
+        name: value[:_KEPT] if isinstance(value, str) else value
+        for name, value in params.items()
+        if isinstance(value, (str, int, bool)) or name in ("CopySource", "Delete")
+    }
+    line = {
+        "component": _COMPONENT,
+        "service": service.service_name,
+        "prefix": service.signing_name,
+        "operation": model.name,
+        "params": kept,
+    }
+    with open(str(_LOG), "a", encoding="utf-8") as log:
+        log.write(json.dumps(line, default=str) + "\n")
+
+
+class _AfterBotocoreHandlers(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``botocore.handlers`` as usual, then appends :func:`_record` to its BUILTIN_HANDLERS."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "botocore.handlers":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        self._inner = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec: Any) -> Any:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._inner.exec_module(module)
+        module.BUILTIN_HANDLERS.append(("before-parameter-build", _record))
+
+
+_COMPONENT = _component() if _LOG else None
+if _COMPONENT:
+    sys.meta_path.insert(0, _AfterBotocoreHandlers())
