@@ -188,7 +188,8 @@ def test_every_function_runs_python311_with_the_domain_layer(
 ) -> None:
     globals_ = template["Globals"]["Function"]
     assert globals_["Runtime"] == "python3.11"
-    assert {"Ref": "DomainLayer"} in globals_["Layers"]
+    # SAM puts Globals layers BEFORE a function's own: none there, so each function can list the domain layer last
+    assert "Layers" not in globals_
     found = functions(resources)
     assert set(found) == {
         "ValidateFunction",
@@ -200,8 +201,8 @@ def test_every_function_runs_python311_with_the_domain_layer(
     for name, function in found.items():
         properties = function["Properties"]
         assert properties.get("Runtime", globals_["Runtime"]) == "python3.11", name
-        # SAM appends a function's Layers to the Globals' ones: the domain layer is always there
-        assert {"Ref": "DomainLayer"} in globals_["Layers"] + properties.get("Layers", []), name
+        # Lambda merges layers in list order, later files overwriting earlier ones: the domain layer is last
+        assert properties["Layers"][-1] == {"Ref": "DomainLayer"}, name
         assert properties["Handler"] == "app.handler", name
         folder = ROOT / properties["CodeUri"]
         assert folder.parent == FUNCTIONS_DIR
@@ -219,11 +220,13 @@ def test_the_layer_is_built_from_the_repository(resources: dict[str, Any]) -> No
 
 def test_report_gets_awswrangler_from_the_aws_sdk_for_pandas_layer(resources: dict[str, Any]) -> None:
     layers = resources["ReportFunction"]["Properties"]["Layers"]
-    (conditional,) = layers
+    conditional, domain = layers
     condition, arn, otherwise = conditional["Fn::If"]
     assert condition == "UsesRedshift"
-    assert ":336392948345:layer:AWSSDKPandas-Python311:" in arn["Fn::Sub"]
+    # one awswrangler release in every region: the layer ARN comes from the generated mapping
+    assert arn == {"Fn::FindInMap": ["AWSSDKPandasLayer", {"Ref": "AWS::Region"}, "Python311"]}
     assert otherwise == {"Ref": "AWS::NoValue"}
+    assert domain == {"Ref": "DomainLayer"}
 
 
 def test_globals_set_every_setting(template: dict[str, Any]) -> None:

@@ -37,7 +37,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import botocore.exceptions
-import duckdb
 import tenacity
 
 from airline_pipeline import schema, transform
@@ -470,6 +469,9 @@ class RedshiftWarehouse(Warehouse):
     # --- local work: validate, join, write Parquet ---------------------------------------------
 
     def _duckdb(self, workdir: str) -> Any:
+        """A private DuckDB for the load's row work; imported here, so reads (the report Lambda) never need it."""
+        import duckdb
+
         spill = os.path.join(workdir, "duckdb-tmp")
         return duckdb.connect(config={"memory_limit": self.memory_limit, "temp_directory": spill})
 
