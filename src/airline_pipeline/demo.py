@@ -27,6 +27,7 @@ from typing import Any, Optional
 from airline_pipeline import schema
 from airline_pipeline.emulator import ACCOUNT, REGION, Emulator
 from airline_pipeline.errors import ConfigError, PipelineError
+from airline_pipeline.warehouse.bootstrap import SHIPPED_AIRPORTS
 from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
 
 log = logging.getLogger(__name__)
@@ -134,13 +135,21 @@ class LocalPipeline:
 
     # --- the warehouse ------------------------------------------------------------------------
 
-    def prepare_warehouse(self, airports: Path) -> int:
-        """A fresh DuckDB warehouse with the airports loaded (the job and the report read it)."""
+    def remove_warehouse(self) -> None:
         for path in (self.warehouse_path, Path(f"{self.warehouse_path}.wal")):
             path.unlink(missing_ok=True)
+
+    def prepare_warehouse(self, airports: Optional[Path] = None) -> int:
+        """The airports the pipeline joins with; returns how many the warehouse holds.
+
+        The deploy's WarehouseBootstrap created the schema and loaded the shipped airports (as it does
+        in AWS); only a different airports file is upserted here, on top.
+        """
         warehouse = DuckDBWarehouse(str(self.warehouse_path))
-        warehouse.init_schema()
-        return warehouse.load_airports(str(airports))
+        if airports is not None and airports.resolve() != SHIPPED_AIRPORTS.resolve():
+            warehouse.load_airports(str(airports))
+        rows = warehouse.query(f"SELECT count(*) AS n FROM {schema.AIRPORTS}")
+        return int(rows[0]["n"])
 
     def warehouse_counts(self, batch_id: str) -> tuple[int, int, int]:
         """``(fact rows, rejected rows, flights with an unknown airport)`` of a batch, read back."""
@@ -285,7 +294,7 @@ def run_demo(
     """Everything ``airline-pipeline demo`` does; returns the summary it prints."""
     project = project or find_project()
     flights = (flights or SAMPLES / f"flights_{SAMPLE_DATE.isoformat()}.csv").resolve()
-    airports = (airports or SAMPLES / "airports.csv").resolve()
+    airports = (airports or SHIPPED_AIRPORTS).resolve()
     flight_date = flight_date or SAMPLE_DATE
     for path in (flights, airports):
         if not path.is_file():
@@ -297,6 +306,8 @@ def run_demo(
     started_here = emulator.start()
     try:
         pipeline = LocalPipeline(emulator=emulator, project=project, warehouse_path=workdir / "warehouse.duckdb")
+        if started_here:  # a fresh emulator: a fresh warehouse, which the deploy's bootstrap prepares
+            pipeline.remove_warehouse()
         pipeline.deploy()
         count = pipeline.prepare_warehouse(airports)
         log.info("warehouse %s ready with %s airports", pipeline.warehouse_path, f"{count:,}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airline_pipeline.demo import SAMPLES, LocalPipeline
+from airline_pipeline.demo import LocalPipeline
 from airline_pipeline.emulator import Emulator, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,14 +21,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
-    """Given the stack deployed to the emulator and a warehouse with the shipped airports."""
+    """Given the stack deployed to the emulator: its WarehouseBootstrap created the DuckDB warehouse."""
     workdir = tmp_path_factory.mktemp("e2e")
     emulator = Emulator(port=free_port(), workdir=workdir / "emulator")
     emulator.start()
     try:
         deployed = LocalPipeline(emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb")
         deployed.deploy()
-        deployed.prepare_warehouse(SAMPLES / "airports.csv")
         yield deployed
     finally:
         emulator.stop()
