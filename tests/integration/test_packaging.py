@@ -32,12 +32,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
 LAYER = BUILD / "DomainLayer"
-FUNCTIONS = ["ValidateFunction", "CrawlerFunction", "ReportFunction", "NotifyFunction", "GlueLibraryFunction"]
+FUNCTIONS = [
+    "ValidateFunction",
+    "CrawlerFunction",
+    "ReportFunction",
+    "NotifyFunction",
+    "GlueLibraryFunction",
+    "WarehouseBootstrapFunction",
+]
 #: What the python3.11 Lambda runtime provides in /var/runtime (after the layers on sys.path).
 RUNTIME_PROVIDED = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"]
 #: The AWS SDK modules the layer carries itself (a matching pair, shadowing the runtime's).
@@ -191,7 +197,7 @@ def assemble(stack: list[Path], opt: Path) -> Path:
         return stack[0]
     for layer in stack:
         for source in sorted(layer.rglob("*")):
-            if source.name == ".installed" or source.is_dir():
+            if source.name == ".installed" or source.is_dir() or "__pycache__" in source.parts:
                 continue
             target = opt / source.relative_to(layer)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +211,8 @@ def assemble(stack: list[Path], opt: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
+    from cfnlint.decode import decode  # not in the Glue (3.9) test venv, which collects this module too
+
     decoded, problems = decode(str(ROOT / "template.yaml"))
     assert not problems, problems
     assert decoded is not None
@@ -238,6 +246,7 @@ def import_alone(function: str, build: Path, runtime: Path, opt: Path) -> dict[s
             sys.executable,
             "-I",
             "-S",
+            "-B",  # no __pycache__ written into the build (or the layers)
             "-c",
             IMPORT_CHECK,
             str(build / function),
@@ -452,6 +461,7 @@ def test_report_handler_runs_on_its_layer_stack(
         sys.executable,
         "-I",
         "-S",
+        "-B",
         str(CHILD),
         str(build / "ReportFunction"),
         str(stack / "python"),
@@ -476,7 +486,9 @@ def test_report_handler_runs_on_its_layer_stack(
     shadowed = [
         str(path.relative_to(domain))
         for path in domain.rglob("*")
-        if path.is_file() and (stack / path.relative_to(domain)).read_bytes() != path.read_bytes()
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and (stack / path.relative_to(domain)).read_bytes() != path.read_bytes()
     ]
     assert shadowed == [], f"another layer overwrote the domain layer's files: {shadowed[:10]}"
     assert outcome["duckdb_imported"] is False
