@@ -16,6 +16,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 GLUE39 := $(VENV)/opt/glue39
 CHECKOV := $(VENV)/opt/checkov
+# The AWS-managed AWS SDK for pandas layer, reproduced from constraints.txt's #aws-sdk-pandas-layer pins.
+PANDAS_LAYER := $(VENV)/opt/aws-sdk-pandas-layer
 # The Glue job's own libraries (engine, redshift extras) plus what the tests import.
 GLUE39_PACKAGES := ".[engine,redshift]" pytest pytest-timeout moto sqlglot hypothesis beautifulsoup4 pydantic-settings
 PIP_FLAGS := --disable-pip-version-check --quiet
@@ -30,7 +32,8 @@ OFFLINE_AWS := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAU
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
 
-INSTALLED := $(VENV)/.installed $(GLUE39)/.installed $(CHECKOV)/.installed node_modules/.installed
+INSTALLED := $(VENV)/.installed $(GLUE39)/.installed $(CHECKOV)/.installed $(PANDAS_LAYER)/.installed \
+	node_modules/.installed
 
 # The four environments are independent: build them side by side (output kept per target).
 install:
@@ -54,6 +57,18 @@ $(GLUE39)/.installed: pyproject.toml constraints.txt
 $(CHECKOV)/.installed: constraints.txt
 	test -x "$(CHECKOV)/bin/python" || $(PYTHON) -m venv $(CHECKOV)
 	$(CHECKOV)/bin/python -m pip install $(PIP_FLAGS) "$$(grep -E '^checkov==' constraints.txt | cut -d' ' -f1)" $(PIP_NOISE)
+	touch $@
+
+# What ReportFunction's managed layer holds (python3.11, x86_64 wheels, no dependency resolution: the pins
+# are the release's whole set), for tests/integration/test_layer_stack.py. Regenerate the pins with
+# tools/aws_sdk_pandas_layer.py. The real layer compiles numpy/pandas/pyarrow on Amazon Linux 2; some of
+# those versions have manylinux_2_28 wheels only, which is close enough to test Python-level behaviour.
+$(PANDAS_LAYER)/.installed: constraints.txt
+	rm -rf $(PANDAS_LAYER) && mkdir -p $(PANDAS_LAYER)
+	sed -n 's/^#aws-sdk-pandas-layer //p' constraints.txt > $(PANDAS_LAYER)/requirements.txt
+	$(PYTHON) -m pip install $(PIP_FLAGS) --no-deps --no-compile --target $(PANDAS_LAYER)/python \
+		--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --implementation cp --python-version 3.11 \
+		--only-binary=:all: --requirement $(PANDAS_LAYER)/requirements.txt $(PIP_NOISE)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

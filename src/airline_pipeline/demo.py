@@ -21,9 +21,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Optional
 
+from airline_pipeline import schema
 from airline_pipeline.deployed import SAMPLE_DATE, SAMPLES, DeployedPipeline
 from airline_pipeline.emulator import Emulator
 from airline_pipeline.errors import ConfigError, PipelineError
+from airline_pipeline.warehouse.bootstrap import SHIPPED_AIRPORTS
 from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
 
 log = logging.getLogger(__name__)
@@ -101,13 +103,24 @@ class LocalPipeline(DeployedPipeline):
         update.update(GlueVersion=job["GlueVersion"], Timeout=int(job["Timeout"]))
         glue.update_job(JobName=job["Name"], JobUpdate=update)
 
-    def prepare_warehouse(self, airports: Path) -> int:
-        """A fresh DuckDB warehouse with the airports loaded (the job and the report read it)."""
+    # --- the warehouse ------------------------------------------------------------------------
+
+    def remove_warehouse(self) -> None:
+        """Start from no warehouse: the deploy's WarehouseBootstrap creates it."""
         for path in (self.warehouse_path, Path(f"{self.warehouse_path}.wal")):
             path.unlink(missing_ok=True)
+
+    def prepare_warehouse(self, airports: Optional[Path] = None) -> int:
+        """The airports the pipeline joins with; returns how many the warehouse holds.
+
+        The deploy's WarehouseBootstrap created the schema and loaded the shipped airports (as it does
+        in AWS); only a different airports file is upserted here, on top.
+        """
         warehouse = DuckDBWarehouse(str(self.warehouse_path))
-        warehouse.init_schema()
-        return warehouse.load_airports(str(airports))
+        if airports is not None and airports.resolve() != SHIPPED_AIRPORTS.resolve():
+            warehouse.load_airports(str(airports))
+        rows = warehouse.query(f"SELECT count(*) AS n FROM {schema.AIRPORTS}")
+        return int(rows[0]["n"])
 
 
 def _local_parameter_overrides(project: Path) -> str:
@@ -130,7 +143,7 @@ def run_demo(
     """Everything ``airline-pipeline demo`` does; returns the summary it prints."""
     project = project or find_project()
     flights = (flights or SAMPLES / f"flights_{SAMPLE_DATE.isoformat()}.csv").resolve()
-    airports = (airports or SAMPLES / "airports.csv").resolve()
+    airports = (airports or SHIPPED_AIRPORTS).resolve()
     flight_date = flight_date or SAMPLE_DATE
     for path in (flights, airports):
         if not path.is_file():
@@ -142,6 +155,8 @@ def run_demo(
     started_here = emulator.start()
     try:
         pipeline = LocalPipeline(emulator=emulator, project=project, warehouse_path=workdir / "warehouse.duckdb")
+        if started_here:  # a fresh emulator: a fresh warehouse, which the deploy's bootstrap prepares
+            pipeline.remove_warehouse()
         pipeline.deploy()
         count = pipeline.prepare_warehouse(airports)
         log.info("warehouse %s ready with %s airports", pipeline.warehouse_path, f"{count:,}")

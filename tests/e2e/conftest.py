@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, RECORDER, ROOT
 
-from airline_pipeline.demo import SAMPLES, LocalPipeline
+from airline_pipeline.demo import LocalPipeline
 from airline_pipeline.emulator import Emulator, free_port
 
 
@@ -45,11 +45,10 @@ def emulator(tmp_path_factory: pytest.TempPathFactory, call_log: Path) -> Iterat
 
 @pytest.fixture(scope="session")
 def pipeline(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> LocalPipeline:
-    """Given the stack deployed to the emulator and a warehouse with the shipped airports."""
+    """Given the stack deployed to the emulator: its WarehouseBootstrap created the DuckDB warehouse."""
     workdir = tmp_path_factory.mktemp("warehouse")
     deployed = LocalPipeline(emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb")
     deployed.deploy()
-    deployed.prepare_warehouse(SAMPLES / "airports.csv")
     return deployed
 
 

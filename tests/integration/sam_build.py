@@ -16,7 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
 #: Folders every built function is checked for (template.yaml's functions).
-FUNCTIONS = ["ValidateFunction", "CrawlerFunction", "ReportFunction", "NotifyFunction", "GlueLibraryFunction"]
+FUNCTIONS = [
+    "ValidateFunction",
+    "CrawlerFunction",
+    "ReportFunction",
+    "NotifyFunction",
+    "GlueLibraryFunction",
+    "WarehouseBootstrapFunction",
+]
 
 
 def sources() -> Iterator[Path]:

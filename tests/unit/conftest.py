@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import http.server
 import importlib.util
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -181,3 +183,41 @@ def stack(aws_credentials: None, test_clients: dict[str, Any]) -> Iterator[Stack
 def asl() -> dict[str, Any]:
     """statemachine/pipeline.asl.json, parsed."""
     return dict(json.loads((ROOT / "statemachine" / "pipeline.asl.json").read_text()))
+
+
+class ResponseCollector(http.server.BaseHTTPRequestHandler):
+    """Answers PUTs like S3 answers CloudFormation's pre-signed response URL, keeping what it got."""
+
+    received: list[dict[str, Any]]
+
+    def do_PUT(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.received.append(
+            {
+                "path": self.path,
+                "content_type": self.headers.get("Content-Type"),
+                "body": json.loads(self.rfile.read(length)),
+            }
+        )
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A ResponseURL on 127.0.0.1 and the list of responses PUT to it."""
+    received: list[dict[str, Any]] = []
+    handler = type("Collector", (ResponseCollector,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}/cloudformation-response?X-Amz-Signature=3f0c4e2b", received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -27,6 +27,7 @@ LOGICAL_IDS = {
     "report": "ReportFunction",
     "notify": "NotifyFunction",
     "glue_library": "GlueLibraryFunction",
+    "warehouse_bootstrap": "WarehouseBootstrapFunction",
 }
 
 #: The object ``events/validate_bad_header.json`` announces: a BTS "On-Time Performance" export

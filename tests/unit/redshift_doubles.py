@@ -73,10 +73,12 @@ class StagedFile:
 
 
 def read_staged() -> dict[str, StagedFile]:
-    """Every object in the staging bucket, read as Parquet."""
+    """Every Parquet object in the staging bucket, read."""
     s3 = boto3.client("s3", region_name="us-east-1")
     files: dict[str, StagedFile] = {}
     for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        if not item["Key"].endswith(".parquet"):
+            continue
         with tempfile.TemporaryDirectory() as workdir:
             local = os.path.join(workdir, "f.parquet")
             s3.download_file(BUCKET, item["Key"], local)

@@ -56,6 +56,7 @@ EXPECTED_FILES = {
     "crawler_status",
     "report",
     "glue_library_create",
+    "warehouse_bootstrap_create",
     "env",
 }
 

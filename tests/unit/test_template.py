@@ -17,6 +17,7 @@ from lambda_support import FUNCTIONS_DIR, ROOT, load_template
 
 from airline_pipeline import ledger
 from airline_pipeline.settings import Settings
+from airline_pipeline.warehouse.bootstrap import LOADER, READER
 
 TEMPLATE_LINES = (ROOT / "template.yaml").read_text().splitlines()
 
@@ -149,6 +150,7 @@ UNSCOPABLE = {
     "kms key policy": ({"kms:*"}, "is this key"),
     "kms key policy services": ({"kms:Decrypt"}, "is this key"),
     "x-ray trace submission": ({"xray:PutTraceSegments", "xray:GetSamplingRules"}, "no resource type"),
+    "tagging api (RedshiftDbRoles)": ({"tag:GetResources", "tag:GetTagKeys"}, "no resource type"),
 }
 
 
@@ -190,7 +192,8 @@ def test_every_function_runs_python311_with_the_domain_layer(
 ) -> None:
     globals_ = template["Globals"]["Function"]
     assert globals_["Runtime"] == "python3.11"
-    assert {"Ref": "DomainLayer"} in globals_["Layers"]
+    # SAM puts Globals layers BEFORE a function's own: none there, so each function can list the domain layer last
+    assert "Layers" not in globals_
     found = functions(resources)
     assert set(found) == {
         "ValidateFunction",
@@ -198,12 +201,13 @@ def test_every_function_runs_python311_with_the_domain_layer(
         "ReportFunction",
         "NotifyFunction",
         "GlueLibraryFunction",
+        "WarehouseBootstrapFunction",
     }
     for name, function in found.items():
         properties = function["Properties"]
         assert properties.get("Runtime", globals_["Runtime"]) == "python3.11", name
-        # SAM appends a function's Layers to the Globals' ones: the domain layer is always there
-        assert {"Ref": "DomainLayer"} in globals_["Layers"] + properties.get("Layers", []), name
+        # Lambda merges layers in list order, later files overwriting earlier ones: the domain layer is last
+        assert properties["Layers"][-1] == {"Ref": "DomainLayer"}, name
         assert properties["Handler"] == "app.handler", name
         folder = ROOT / properties["CodeUri"]
         assert folder.parent == FUNCTIONS_DIR
@@ -221,11 +225,13 @@ def test_the_layer_is_built_from_the_repository(resources: dict[str, Any]) -> No
 
 def test_report_gets_awswrangler_from_the_aws_sdk_for_pandas_layer(resources: dict[str, Any]) -> None:
     layers = resources["ReportFunction"]["Properties"]["Layers"]
-    (conditional,) = layers
+    conditional, domain = layers
     condition, arn, otherwise = conditional["Fn::If"]
     assert condition == "UsesRedshift"
-    assert ":336392948345:layer:AWSSDKPandas-Python311:" in arn["Fn::Sub"]
+    # one awswrangler release in every region: the layer ARN comes from the generated mapping
+    assert arn == {"Fn::FindInMap": ["AWSSDKPandasLayer", {"Ref": "AWS::Region"}, "Python311"]}
     assert otherwise == {"Ref": "AWS::NoValue"}
+    assert domain == {"Ref": "DomainLayer"}
 
 
 def test_globals_set_every_setting(template: dict[str, Any]) -> None:
@@ -520,3 +526,128 @@ def test_every_unsuccessful_end_of_an_execution_raises_an_alarm(resources: dict[
         assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}], name
         # plain alarms: the local emulator refuses metric math, and the same template deploys there
         assert "Metrics" not in alarm, name
+
+
+# --- Redshift: the pipeline's database identities, the bootstrap -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def translated(template: dict[str, Any], monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
+    """template.yaml after the SAM transform, as CloudFormation receives it (artifact URIs stubbed)."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    document = copy.deepcopy(dict(template))
+    for resource in document["Resources"].values():
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = "s3://artifacts/key"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    return dict(transform(document, {}, NoManagedPolicies())["Resources"])
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_after_the_sam_transform_every_function_merges_the_domain_layer_last(translated: dict[str, Any]) -> None:
+    # Given the Lambda functions CloudFormation creates (SAM merged Globals layers before each function's own)
+    lambdas = {name: r for name, r in translated.items() if r["Type"] == "AWS::Lambda::Function"}
+    assert len(lambdas) == 6
+    for name, function in lambdas.items():
+        # Then the last layer, whose files overwrite the others' in /opt, is the domain layer
+        last = function["Properties"]["Layers"][-1]
+        assert translated[last["Ref"]]["Type"] == "AWS::Lambda::LayerVersion", name
+        assert last["Ref"].startswith("DomainLayer"), name
+
+
+def role_tags(tags: list[dict[str, str]]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in tags}
+
+
+def test_pipeline_roles_carry_their_database_principal(translated: dict[str, Any]) -> None:
+    # Given the IAM roles the Glue job and the report function run as
+    loader = role_tags(translated["GlueJobRole"]["Properties"]["Tags"])
+    reader = role_tags(translated["ReportFunctionRole"]["Properties"]["Tags"])
+
+    # Then each names its database principal for Serverless (roles) and provisioned db_user (groups),
+    # exactly the principals the bootstrap creates and grants
+    assert (loader["RedshiftDbRoles"], loader["RedshiftDbGroups"]) == (LOADER, LOADER)
+    assert (reader["RedshiftDbRoles"], reader["RedshiftDbGroups"]) == (READER, READER)
+
+
+def resolve_cluster(select: dict[str, Any], arn: str) -> str:
+    """``!Select [6, !Split [":", !Sub "${RedshiftResourceArn}:::::::"]]`` for a given ARN."""
+    index, split = select["Fn::Select"]
+    separator, source = split["Fn::Split"]
+    return str(source["Fn::Sub"].replace("${RedshiftResourceArn}", arn).split(separator)[index])
+
+
+def db_user_statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements a resource gets under the UsesDbUser condition."""
+    found = []
+    for node in statements(resource):
+        if "redshift:GetClusterCredentials" in node["Action"] or "redshift:JoinGroup" in node["Action"]:
+            found.append(node)
+    return found
+
+
+@pytest.mark.parametrize(("resource", "principal"), [("GlueJobRole", LOADER), ("ReportFunction", READER)])
+def test_a_provisioned_db_user_gets_get_cluster_credentials_on_its_user_and_database(
+    resources: dict[str, Any], template: dict[str, Any], resource: str, principal: str
+) -> None:
+    # Given the statements a Data API caller needs with DbUser on a provisioned cluster
+    credentials, join = db_user_statements(resources[resource])
+    cluster_arn = "arn:aws:redshift:us-east-1:123456789012:cluster:analytics-cluster"
+
+    # Then GetClusterCredentials is allowed on exactly arn:...:dbuser:<cluster>/<user> and dbname:<cluster>/<db>
+    assert credentials["Action"] == ["redshift:GetClusterCredentials"]
+    arns = []
+    for entry in credentials["Resource"]:
+        pattern, variables = entry["Fn::Sub"]
+        arns.append(pattern.replace("${Cluster}", resolve_cluster(variables["Cluster"], cluster_arn)))
+    prefix = "arn:${AWS::Partition}:redshift:${AWS::Region}:${AWS::AccountId}"
+    assert arns == [
+        f"{prefix}:dbuser:analytics-cluster/${{RedshiftDbUser}}",
+        f"{prefix}:dbname:analytics-cluster/${{RedshiftDatabase}}",
+    ]
+    # and JoinGroup on its own group only
+    pattern, variables = join["Resource"]["Fn::Sub"]
+    assert pattern.replace("${Cluster}", resolve_cluster(variables["Cluster"], cluster_arn)) == (
+        f"{prefix}:dbgroup:analytics-cluster/{principal}"
+    )
+    # And only when a db user is given, on Redshift: Serverless deployments never get it
+    assert template["Conditions"]["UsesDbUser"] == {
+        "Fn::And": [{"Condition": "UsesRedshift"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "RedshiftDbUser"}, ""]}]}]
+    }
+    text = "\n".join(TEMPLATE_LINES)
+    assert text.count("- UsesDbUser") == 3  # the report's statements, the job's two
+
+
+def test_the_warehouse_is_bootstrapped_before_the_pipeline_can_run(resources: dict[str, Any]) -> None:
+    # Given the bootstrap custom resource
+    properties = resources["WarehouseBootstrap"]["Properties"]
+
+    # Then it gets the warehouse and the administrator, runs again with new code, and the state machine
+    # (whose rule starts runs) waits for it
+    assert properties["ServiceToken"] == {"Fn::GetAtt": ["WarehouseBootstrapFunction", "Arn"]}
+    assert properties["WarehouseUri"] == {"Ref": "WarehouseUri"}
+    assert properties["AdminSecretArn"] == {"Ref": "RedshiftAdminSecretArn"}
+    assert properties["AdminDbUser"] == {"Ref": "RedshiftAdminDbUser"}
+    assert properties["DbUser"] == {"Ref": "RedshiftDbUser"}
+    assert properties["LayerVersion"] == {"Ref": "DomainLayer"}
+    assert resources["PipelineStateMachine"]["DependsOn"] == "WarehouseBootstrap"
+
+
+def test_the_pipeline_role_arns_are_exported(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    for name in ("GlueJobRoleArn", "ReportFunctionRoleArn", "WarehouseBootstrapRoleArn"):
+        assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}

@@ -6,7 +6,7 @@ there: the audit row of the batch, the fact rows carrying its batch_id, and why 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Optional
 
 from pydantic import BaseModel, Field
@@ -109,7 +109,12 @@ def _ids(value: Any) -> list[int]:
 
 
 def _seconds(start: Any, end: Any) -> float:
+    """The load's duration. The Redshift Data API returns timestamps as text ('2013-01-15 10:00:00.123')."""
     try:
-        return round(float((end - start).total_seconds()), 3)
-    except TypeError:  # a warehouse returned strings
+        return round(float((_timestamp(end) - _timestamp(start)).total_seconds()), 3)
+    except (TypeError, ValueError):  # a missing or unreadable timestamp: no duration rather than no report
         return 0.0
+
+
+def _timestamp(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

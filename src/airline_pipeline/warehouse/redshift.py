@@ -37,7 +37,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import botocore.exceptions
-import duckdb
 import tenacity
 
 from airline_pipeline import schema, transform
@@ -194,7 +193,8 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _role_sql(role: str) -> str:
+def role_sql(role: str) -> str:
+    """The IAM role of a COPY or GRANT ASSUMEROLE: ``default`` or the checked ARN as a literal."""
     return "default" if role.lower() == "default" else _quote(_checked_role(role))
 
 
@@ -210,7 +210,15 @@ def staging_segment(batch_id: str) -> str:
 
 
 def copy_sql(table: str, s3_uri: str, iam_role: str) -> str:
-    return f"COPY {table} FROM {_quote(_checked_s3_uri(s3_uri))} IAM_ROLE {_role_sql(iam_role)} FORMAT AS PARQUET"
+    return f"COPY {table} FROM {_quote(_checked_s3_uri(s3_uri))} IAM_ROLE {role_sql(iam_role)} FORMAT AS PARQUET"
+
+
+def copy_csv_sql(table: str, s3_uri: str, iam_role: str, *, columns: list[str]) -> str:
+    """COPY of a CSV with a header row, named columns, empty fields as NULL (as DuckDB reads them)."""
+    return (
+        f"COPY {table} ({', '.join(columns)}) FROM {_quote(_checked_s3_uri(s3_uri))} IAM_ROLE {role_sql(iam_role)}"
+        " CSV IGNOREHEADER 1 EMPTYASNULL"
+    )
 
 
 def airports_statements(s3_uri: str, iam_role: str) -> list[str]:
@@ -470,6 +478,9 @@ class RedshiftWarehouse(Warehouse):
     # --- local work: validate, join, write Parquet ---------------------------------------------
 
     def _duckdb(self, workdir: str) -> Any:
+        """A private DuckDB for the load's row work; imported here, so reads (the report Lambda) never need it."""
+        import duckdb
+
         spill = os.path.join(workdir, "duckdb-tmp")
         return duckdb.connect(config={"memory_limit": self.memory_limit, "temp_directory": spill})
 
