@@ -34,7 +34,12 @@ def call_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory, call_log: Path) -> Iterator[Emulator]:
     workdir = tmp_path_factory.mktemp("e2e")
-    recording = {"PYTHONPATH": str(RECORDER), "AIRLINE_PIPELINE_CALL_LOG": str(call_log)}
+    recording = {
+        "PYTHONPATH": str(RECORDER),
+        "AIRLINE_PIPELINE_CALL_LOG": str(call_log),
+        # the AWS-like stack's WarehouseBootstrap signs in to a Redshift the emulator does not have
+        "AIRLINE_PIPELINE_FAKE_REDSHIFT": "1",
+    }
     started = Emulator(port=free_port(), workdir=workdir / "emulator", environment=recording)
     started.start()
     try:

@@ -22,4 +22,6 @@ AWS_LIKE_PARAMETERS = {
     "WarehouseLocation": f"{WORKGROUP}/dev?iam_role={COPY_ROLE}&staging=s3://{STAGING_BUCKET}/staging/",
     "RedshiftResourceArn": WORKGROUP_ARN,
     "StagingBucketName": STAGING_BUCKET,
+    # the namespace's managed admin secret, which the WarehouseBootstrap signs in with
+    "RedshiftAdminSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:redshift!analytics-admin-AbCdEf",
 }

@@ -454,8 +454,11 @@ def test_every_call_the_stacks_make_is_allowed_by_their_roles(
     local, aws = Stack.read(pipeline), Stack.read(aws_like)
     assert aws.parameters["RedshiftResourceArn"] == AWS_LIKE_PARAMETERS["RedshiftResourceArn"] == WORKGROUP_ARN
     components = {call["component"] for call in calls}
-    # (the report function reads the local DuckDB file: no AWS call; its Redshift reads come from below)
-    callers = {f"lambda:{name}" for logical, name in local.functions.items() if logical != "ReportFunction"}
+    # (on the local stack the report and the bootstrap use the DuckDB file: no AWS call; their Redshift
+    # calls come from the AWS-like stack's bootstrap and from the report's unit tests below)
+    duckdb_only = ("ReportFunction", "WarehouseBootstrapFunction")
+    callers = {f"lambda:{name}" for logical, name in local.functions.items() if logical not in duckdb_only}
+    callers.add(f"lambda:{aws.functions['WarehouseBootstrapFunction']}")
     assert callers <= components, "every function made its calls"
     assert "glue-job:join_and_load.py" in components, "the job ran"
 
@@ -482,6 +485,8 @@ def test_every_call_the_stacks_make_is_allowed_by_their_roles(
     # and the Redshift calls were there to check, with the COPY's own role out of the stack's reach
     assert any(c.action == "redshift-data:BatchExecuteStatement" and c.role == aws_job for c in aws_passed)
     assert any(c.action == "redshift-data:CancelStatement" for c in aws_passed)
+    aws_bootstrap = aws.function_role(aws.functions["WarehouseBootstrapFunction"])
+    assert any(c.action == "redshift-data:ExecuteStatement" and c.role == aws_bootstrap for c in aws_passed)
     assert any(c.action == "xray:PutTraceSegments" and c.why.startswith("Step Functions") for c in aws_passed)
     checked = len(local_passed) + len(aws_passed)
     distinct = len({(c.role, c.action, c.resource) for c in local_passed + aws_passed})

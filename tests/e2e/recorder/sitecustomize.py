@@ -14,6 +14,11 @@ imported (by the function, from wherever it imports it) and adds one handler to 
 list, which every session then registers: ``before-parameter-build`` sees each call's service,
 operation and parameters before anything is sent. Each call is one JSON line (tests/e2e/test_iam.py
 reads them); a failing call is recorded too - it was attempted with the role's permissions.
+
+The emulator has no Redshift. With ``AIRLINE_PIPELINE_FAKE_REDSHIFT`` set, Data API calls (recorded
+first, like any call) are answered here instead of sent: every statement FINISHES, a ``count(*)``
+reads 1 and any other read no rows. That is enough for the AWS-like stack's WarehouseBootstrap to
+complete its deploy - so its calls are evaluated too - and proves nothing about Redshift itself.
 """
 
 from __future__ import annotations
@@ -72,6 +77,39 @@ def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
         log.write(json.dumps(line, default=str) + "\n")
 
 
+_STATEMENTS: dict[str, str] = {}
+
+
+def _fake_redshift(params: dict[str, Any], model: Any, **_: Any) -> Optional[tuple[Any, dict[str, Any]]]:
+    """A botocore ``before-call`` answer for ``redshift-data`` (None: send the call as usual)."""
+    if model.service_model.service_name != "redshift-data":
+        return None
+    operation = model.name
+    body_bytes = params.get("body") or b"{}"  # before-call sees the serialized request (JSON protocol)
+    request = json.loads(body_bytes.decode() if isinstance(body_bytes, bytes) else body_bytes)
+    if operation in ("ExecuteStatement", "BatchExecuteStatement"):
+        statement_id = f"fake-{len(_STATEMENTS) + 1}"
+        _STATEMENTS[statement_id] = str(request.get("Sql") or request.get("Sqls") or "")
+        body: dict[str, Any] = {"Id": statement_id}
+    elif operation == "DescribeStatement":
+        body = {"Id": request["Id"], "Status": "FINISHED", "HasResultSet": True}
+    elif operation == "GetStatementResult":
+        counting = "count(*)" in _STATEMENTS.get(request["Id"], "").lower()
+        body = {
+            "ColumnMetadata": [{"name": "n" if counting else "name"}],
+            "Records": [[{"longValue": 1}]] if counting else [],
+            "TotalNumRows": int(counting),
+        }
+    else:
+        body = {}
+    return (_Response(), {**body, "ResponseMetadata": {"HTTPStatusCode": 200}})
+
+
+class _Response:
+    status_code = 200
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only stand-in for an HTTP response
+
+
 class _AfterBotocoreHandlers(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds ``botocore.handlers`` as usual, then appends :func:`_record` to its BUILTIN_HANDLERS."""
 
@@ -91,6 +129,8 @@ class _AfterBotocoreHandlers(importlib.abc.MetaPathFinder, importlib.abc.Loader)
     def exec_module(self, module: Any) -> None:
         self._inner.exec_module(module)
         module.BUILTIN_HANDLERS.append(("before-parameter-build", _record))
+        if os.environ.get("AIRLINE_PIPELINE_FAKE_REDSHIFT"):
+            module.BUILTIN_HANDLERS.append(("before-call.redshift-data", _fake_redshift))
 
 
 _COMPONENT = _component() if _LOG else None
