@@ -11,7 +11,7 @@ from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_non
 from airline_pipeline.errors import PipelineError
 from airline_pipeline.models import Batch, LoadSummary, new_batch_id
 from airline_pipeline.sources import ProgressCallback, SourceFile, open_source
-from airline_pipeline.transform import uniform_line_breaks
+from airline_pipeline.transform import prepare
 from airline_pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,12 @@ def ingest(
 
 
 def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Optional[ProgressCallback]) -> LoadSummary:
-    # Every warehouse reads lines with DuckDB, which needs one kind of line break per file.
-    with source.local_copy(progress=progress) as path, uniform_line_breaks(path) as readable:
-        summary = warehouse.load_file(readable, batch)
+    # Every warehouse reads lines with DuckDB: prepare() hands it a literal path it reads exactly.
+    with (
+        source.local_copy(progress=progress) as path,
+        prepare(path, name=source.uri, check_unchanged=source.check_unchanged) as file,
+    ):
+        summary = warehouse.load_file(file, batch)
     log.info(
         "loaded %s rows, rejected %s, %s flights with an unknown airport",
         f"{summary.rows_loaded:,}",

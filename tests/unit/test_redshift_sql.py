@@ -31,6 +31,7 @@ from redshift_doubles import (
     expect_dimension,
     expect_read,
     expect_status,
+    prepared,
     sample_airports,
 )
 from sqlglot import exp
@@ -88,7 +89,7 @@ def file_load(session: StubbedSession) -> None:
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
-    warehouse(session).load_file(str(FLIGHTS_CSV), BATCH)
+    warehouse(session).load_file(prepared(FLIGHTS_CSV), BATCH)
 
 
 def failed_load(uri: str, error_sql: str, args: Optional[dict[str, str]]) -> Callable[[StubbedSession], None]:
@@ -106,7 +107,7 @@ def failed_load(uri: str, error_sql: str, args: Optional[dict[str, str]]) -> Cal
             statement_id="errors",
         )
         with pytest.raises(LoadFailed):
-            warehouse(session, uri).load_file(str(FLIGHTS_CSV), BATCH)
+            warehouse(session, uri).load_file(prepared(FLIGHTS_CSV), BATCH)
 
     return scenario
 

@@ -31,6 +31,7 @@ from redshift_doubles import (
     expect_dimension,
     expect_read,
     expect_status,
+    prepared,
     sample_airports,
     staged_keys,
 )
@@ -102,7 +103,7 @@ def duckdb_reference(tmp_path: Path, the_batch: Batch, path: Path = FLIGHTS_CSV)
     warehouse = DuckDBWarehouse(str(tmp_path / "reference.duckdb"))
     warehouse.init_schema()
     warehouse.load_airports(str(AIRPORTS_CSV))
-    summary = warehouse.load_file(str(path), the_batch)
+    summary = warehouse.load_file(prepared(path), the_batch)
     con = duckdb.connect(warehouse.path, read_only=True)
     tables = {table: con.execute(f"SELECT * FROM {table}").fetchall() for table in (schema.FACT, schema.REJECTED)}
     tables[schema.AUDIT] = con.execute(f"SELECT * FROM {schema.AUDIT}").fetchall()
@@ -237,7 +238,7 @@ def test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_inser
     expect_status(session.stubber, "batch-1", "SUBMITTED", "STARTED", "FINISHED")
     the_batch = batch()
     # When the sample flights file is loaded
-    summary = warehouse.load_file(str(FLIGHTS_CSV), the_batch)
+    summary = warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
     # Then the summary is the one the DuckDB warehouse returns for the same file (3 rejected, airport 99999 unknown)
     reference, tables = duckdb_reference(tmp_path, the_batch)
     assert summary == reference
@@ -268,7 +269,7 @@ def test_staged_parquet_matches_the_tables_column_order_and_types(
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, LOAD_STATEMENTS)
     expect_status(session.stubber, "batch-1", "FINISHED")
-    warehouse.load_file(str(FLIGHTS_CSV), batch())
+    warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     # Then every staged file has its table's columns, in order, with the Parquet type COPY expects
     parquet_type = {"BIGINT": "INT_64", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_MILLIS"}
     for table, columns in (
@@ -292,7 +293,7 @@ def test_a_file_without_rejected_rows_copies_no_rejected_file_but_still_replaces
     expect_batch(session.stubber, expected)
     expect_status(session.stubber, "batch-1", "FINISHED")
     # When it is loaded
-    summary = warehouse.load_file(str(path), batch())
+    summary = warehouse.load_file(prepared(path), batch())
     # Then there is no COPY of an empty rejected set, while the DELETE of the file's old rejected rows stays
     assert (summary.rows_loaded, summary.rows_rejected) == (2, 0)
     assert sorted(session.staged[0]) == [f"staging/{BATCH_ID}/{t}/part-1.parquet" for t in ("audit", "fact")]
@@ -307,7 +308,7 @@ def test_a_file_with_only_a_header_raises_no_data_rows_and_loads_nothing(
     expect_dimension(session.stubber, sample_airports(10))
     # When it is loaded / Then NoDataRows, nothing staged and no batch submitted (no answer stubbed for one)
     with pytest.raises(NoDataRows):
-        warehouse.load_file(str(path), batch())
+        warehouse.load_file(prepared(path), batch())
     assert staged_keys() == []
     session.stubber.assert_no_pending_responses()
 
@@ -344,7 +345,7 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
     )
     # When the file is loaded
     with pytest.raises(LoadFailed) as failure:
-        warehouse.load_file(str(FLIGHTS_CSV), batch())
+        warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     # Then the error names the failing statement and carries the COPY error text for the notification
     assert "statement 5 (COPY stage_fact" in str(failure.value)
     assert "Invalid digit, Value 'x'" in failure.value.details
@@ -371,7 +372,7 @@ def test_a_provisioned_cluster_reads_copy_errors_from_stl_load_errors(session: S
     )
     # When the file is loaded / Then LoadFailed falls back to the statement's own error
     with pytest.raises(LoadFailed, match="permission denied for relation load_audit") as failure:
-        warehouse.load_file(str(FLIGHTS_CSV), batch())
+        warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     assert failure.value.details == "ERROR: permission denied for relation load_audit"
     session.stubber.assert_no_pending_responses()
 
@@ -385,7 +386,7 @@ def test_a_load_that_outlives_the_timeout_is_cancelled(session: StubbedSession) 
     session.stubber.add_response("cancel_statement", {"Status": True}, {"Id": "batch-1"})
     # When the file is loaded / Then the statement is cancelled (so it cannot commit later) and LoadFailed raised
     with pytest.raises(LoadFailed, match="still running after 0s, cancelled"):
-        warehouse.load_file(str(FLIGHTS_CSV), batch())
+        warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     session.stubber.assert_no_pending_responses()
 
 
@@ -397,7 +398,7 @@ def test_a_batch_id_with_unsafe_characters_gets_a_safe_unique_staging_key(
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
     # When the file is loaded
-    warehouse.load_file(str(FLIGHTS_CSV), batch(batch_id="it's run 1"))
+    warehouse.load_file(prepared(FLIGHTS_CSV), batch(batch_id="it's run 1"))
     # Then the staging key is cleaned and suffixed with a hash; the id itself is only in the Parquet rows
     keys = sorted(session.staged[0])
     assert all(key.startswith("staging/it_s_run_1-") for key in keys), keys

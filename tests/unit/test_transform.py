@@ -39,6 +39,12 @@ class Loaded:
     facts: list[tuple[Any, ...]]
     rejects: list[tuple[int, str, str, str]]  # (line_number, reason, detail, raw_line)
     source: str
+    file: transform.PreparedFile
+
+
+def prepared(path: Path) -> transform.PreparedFile:
+    """The file as :func:`transform.prepare` hands it over for a uniform file (read in place here)."""
+    return transform.PreparedFile(str(path), transform.scan_file(str(path)).lines)
 
 
 @pytest.fixture
@@ -70,9 +76,10 @@ def load(con, tmp_path: Path):
         def insert(select_sql: str, params: list[Any]) -> int:
             return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
 
+        file = prepared(path)
         counts = transform.load_rows(
             con,
-            source,
+            file,
             insert,
             dim_table=dim_table,
             min_dep_delay=min_dep_delay,
@@ -86,7 +93,7 @@ def load(con, tmp_path: Path):
         ).fetchall()
         rejects = [tuple(row) for row in con.execute(transform.rejected_rows_sql()).fetchall()]
         rejects = [(line, reason, detail, raw) for line, raw, reason, detail in rejects]
-        return Loaded(counts, facts, rejects, source)
+        return Loaded(counts, facts, rejects, source, file)
 
     return run
 
@@ -260,7 +267,7 @@ def rejected_file(tmp_path_factory):
 
     counts = transform.load_rows(
         con,
-        str(path),
+        prepared(path),
         insert,
         dim_table=schema.AIRPORTS,
         min_dep_delay=None,
@@ -423,9 +430,9 @@ def test_unknown_airports_load_with_null_names(con, load) -> None:
     )
     assert sum(1 for f in got.facts if f[1] is None or f[2] is None) == 4
     # And the unknown ids are listed, smallest first
-    ids = transform.unknown_airport_ids(con, got.source, schema.AIRPORTS, None)
+    ids = transform.unknown_airport_ids(con, got.file, schema.AIRPORTS, None)
     assert ids == [55555, 66666, 77777, 88888, 99999]
-    assert transform.unknown_airport_ids(con, got.source, schema.AIRPORTS, None, limit=2) == [55555, 66666]
+    assert transform.unknown_airport_ids(con, got.file, schema.AIRPORTS, None, limit=2) == [55555, 66666]
 
 
 def test_duplicate_airport_ids_never_duplicate_flights(con, load) -> None:
@@ -516,9 +523,10 @@ def test_mixed_line_breaks_are_rewritten_as_lf(tmp_path: Path, monkeypatch, data
     for chunk in (1, 2, 5, 1024):
         monkeypatch.setattr(transform, "_CHUNK_BYTES", chunk)
         # When a uniform copy is asked for
-        with transform.uniform_line_breaks(str(path)) as readable:
+        with transform.prepare(str(path)) as file:
+            readable = file.path
             # Then it is a different, LF-only file with the same universal-newline lines
-            assert readable != str(path)
+            assert not Path(readable).is_symlink()
             copy = Path(readable).read_bytes()
             assert b"\r" not in copy
             assert copy.splitlines() == data.splitlines()
@@ -532,6 +540,7 @@ def test_uniform_files_are_read_in_place(tmp_path: Path) -> None:
         path = tmp_path / "f.csv"
         path.write_bytes(data)
         # When a uniform copy is asked for
-        with transform.uniform_line_breaks(str(path)) as readable:
-            # Then the file itself is used
-            assert readable == str(path)
+        with transform.prepare(str(path)) as file:
+            # Then the file itself is used (through a symlink DuckDB reads literally)
+            assert Path(file.path).is_symlink()
+            assert Path(file.path).resolve() == path.resolve()

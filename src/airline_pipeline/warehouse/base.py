@@ -6,6 +6,7 @@ import abc
 from typing import Any, Optional
 
 from airline_pipeline.models import Batch, LoadSummary
+from airline_pipeline.transform import PreparedFile
 
 Row = dict[str, Any]
 
@@ -29,8 +30,9 @@ class Warehouse(abc.ABC):
         """Upsert ``airport_id,city,state,name`` rows from a local CSV; returns the rows in the file."""
 
     @abc.abstractmethod
-    def load_file(self, path: str, batch: Batch) -> LoadSummary:
-        """Validate, join and load one local CSV as ``batch``; replaces earlier rows of the same file.
+    def load_file(self, file: PreparedFile, batch: Batch) -> LoadSummary:
+        """Validate, join and load one local CSV (from :func:`~airline_pipeline.transform.prepare`) as
+        ``batch``; replaces earlier rows of the same file.
 
         Raises :class:`~airline_pipeline.errors.NoDataRows` for a file without data rows and
         :class:`~airline_pipeline.errors.WarehouseError` when the load fails (nothing is kept).

@@ -41,10 +41,21 @@ def memory_limit(explicit: Optional[str] = None) -> str:
 
 
 def loaded_summary(
-    con: Any, batch: Batch, counts: transform.LoadCounts, *, path: str, dim_table: str, unknown_airports: int
+    con: Any,
+    batch: Batch,
+    counts: transform.LoadCounts,
+    *,
+    file: transform.PreparedFile,
+    dim_table: str,
+    unknown_airports: int,
 ) -> LoadSummary:
-    """The LOADED outcome; the unknown airport ids are looked up only when there are any."""
-    return batch.summary(
+    """The LOADED outcome, after the load's last read of the file; call it before committing.
+
+    The unknown airport ids are looked up only when there are any. Then the source is checked to be
+    the version the load started with (:class:`~airline_pipeline.errors.FileChanged` otherwise):
+    every read of the file is behind us, so the rows about to be committed are one snapshot.
+    """
+    summary = batch.summary(
         schema.LOADED,
         rows_read=counts.rows_read,
         rows_loaded=counts.rows_loaded,
@@ -53,9 +64,11 @@ def loaded_summary(
         blank_lines=counts.blank_lines,
         unknown_airports=unknown_airports,
         unknown_airport_ids=(
-            transform.unknown_airport_ids(con, path, dim_table, batch.min_dep_delay) if unknown_airports else []
+            transform.unknown_airport_ids(con, file, dim_table, batch.min_dep_delay) if unknown_airports else []
         ),
     )
+    file.check_unchanged()
+    return summary
 
 
 def read_first_line(path: str) -> str:

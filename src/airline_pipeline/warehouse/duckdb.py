@@ -127,7 +127,7 @@ class DuckDBWarehouse(Warehouse):
             con.execute("COMMIT")
             return count
 
-    def load_file(self, path: str, batch: Batch) -> LoadSummary:
+    def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
         with self.connect() as con:
             loaded_at = utcnow()
             con.execute("BEGIN TRANSACTION")
@@ -139,7 +139,7 @@ class DuckDBWarehouse(Warehouse):
 
                 counts = transform.load_rows(
                     con,
-                    path,
+                    file,
                     insert,
                     dim_table=schema.AIRPORTS,
                     min_dep_delay=batch.min_dep_delay,
@@ -158,7 +158,7 @@ class DuckDBWarehouse(Warehouse):
                     ).fetchone()[0]
                 )
                 summary = common.loaded_summary(
-                    con, batch, counts, path=path, dim_table=schema.AIRPORTS, unknown_airports=unknown
+                    con, batch, counts, file=file, dim_table=schema.AIRPORTS, unknown_airports=unknown
                 )
                 self._insert_audit(con, batch, summary, finished_at=utcnow())
                 con.execute("COMMIT")

@@ -408,16 +408,16 @@ class RedshiftWarehouse(Warehouse):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def load_file(self, path: str, batch: Batch) -> LoadSummary:
+    def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-load-", dir=self.tmp_dir)
         try:
-            summary, files = self._stage_locally(path, batch, workdir)
+            summary, files = self._stage_locally(file, batch, workdir)
             prefix = f"{self.target.staging}{staging_segment(batch.batch_id)}/"
             staged: dict[str, Optional[str]] = {}
             for table, part in (("fact", schema.FACT), ("rejected", schema.REJECTED), ("audit", schema.AUDIT)):
-                uploads = [file for file, rows in files[part] if rows]
-                for number, file in enumerate(uploads, start=1):
-                    self._upload(file, f"{prefix}{table}/part-{number}.parquet")
+                uploads = [parquet for parquet, rows in files[part] if rows]
+                for number, parquet in enumerate(uploads, start=1):
+                    self._upload(parquet, f"{prefix}{table}/part-{number}.parquet")
                 staged[part] = f"{prefix}{table}/" if uploads else None
             self._run_batch(
                 file_load_statements(staged, self.target.iam_role), what=f"load batch {batch.batch_id}", staged=prefix
@@ -474,7 +474,7 @@ class RedshiftWarehouse(Warehouse):
         return duckdb.connect(config={"memory_limit": self.memory_limit, "temp_directory": spill})
 
     def _stage_locally(
-        self, path: str, batch: Batch, workdir: str
+        self, file: transform.PreparedFile, batch: Batch, workdir: str
     ) -> tuple[LoadSummary, dict[str, list[tuple[str, int]]]]:
         """Validate and join the file in DuckDB; write each table's rows as Parquet under ``workdir``.
 
@@ -498,7 +498,7 @@ class RedshiftWarehouse(Warehouse):
             loaded_at = utcnow()
             counts = transform.load_rows(
                 con,
-                path,
+                file,
                 write_fact,
                 dim_table=_LOCAL_DIM,
                 min_dep_delay=batch.min_dep_delay,
@@ -508,7 +508,7 @@ class RedshiftWarehouse(Warehouse):
                 raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
             rejected, rejected_params = common.rejected_rows_select(batch, loaded_at)
             write_parquet(schema.REJECTED, rejected, rejected_params)
-            fact_files = ", ".join(_duck_quote(file) for file, _ in files[schema.FACT])
+            fact_files = ", ".join(_duck_quote(parquet) for parquet, _ in files[schema.FACT])
             unknown = int(
                 con.execute(
                     f"""SELECT count(*) FROM read_parquet([{fact_files}])
@@ -516,7 +516,7 @@ class RedshiftWarehouse(Warehouse):
                 ).fetchall()[0][0]
             )
             summary = common.loaded_summary(
-                con, batch, counts, path=path, dim_table=_LOCAL_DIM, unknown_airports=unknown
+                con, batch, counts, file=file, dim_table=_LOCAL_DIM, unknown_airports=unknown
             )
             row = common.audit_row(batch, summary, finished_at=utcnow())
             names = schema.column_names(schema.AUDIT_COLUMNS)
