@@ -34,7 +34,6 @@ SERVERLESS_ARGS = {"Database": DATABASE, "WorkgroupName": WORKGROUP}
 CLUSTER_ARGS = {"Database": DATABASE, "ClusterIdentifier": CLUSTER, "DbUser": "loader"}
 
 
-
 def prepared(path: Path) -> transform.PreparedFile:
     """A uniform file as :func:`transform.prepare` hands it to ``load_file`` (read in place here)."""
     return transform.PreparedFile(str(path), transform.scan_file(str(path)).lines)
