@@ -365,31 +365,16 @@ def load_rows(
     with _load_settings(con):
         loaded_fast = write(fact_rows_sql(_fast_rows_sql(file), dim_table, min_dep_delay), lineage)
         if min_dep_delay is None and loaded_fast == file.lines:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {SLOW_ROWS} AS {_validated_sql(_split_sql(_NO_LINES))}")
+            empty = _validated_sql(_split_sql(_NO_LINES), FLIGHT_RULES)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {SLOW_ROWS} AS {empty}")
             return LoadCounts(rows_read=loaded_fast, rows_loaded=loaded_fast, rows_rejected=0, blank_lines=0)
-        _drop(con, _READER_REJECTS, f"{_READER_REJECTS}_scans")
-        lines = int(con.execute(f"SELECT count(*) FROM {_lines(file, keep_rejects=True)}").fetchall()[0][0])
-        refused = _one_per_line(
-            con.execute(
-                f"""SELECT line, CAST(error_type AS VARCHAR), csv_line, error_message
-                    FROM {_READER_REJECTS} ORDER BY line"""
-            ).fetchall()
-        )
-        _drop(con, _READER_REJECTS, f"{_READER_REJECTS}_scans")
-        if lines + len(refused) != file.lines:
-            file.check_unchanged()  # a file that changed under the reader is the likelier cause: say so
-            raise UnaccountedLines(
-                f"the reader saw {lines + len(refused):,} lines after the header, the file has {file.lines:,}: "
-                "nothing loaded rather than rows lost"
-            )
-        blank = _validate_slow_lines(con, file)
-        _record_refused_lines(con, refused)
+        rows_read, blank = check_lines(con, file, FLIGHT_RULES, into=SLOW_ROWS, skip=_FAST)
         loaded_slow = write(
             fact_rows_sql(f"(SELECT * FROM {SLOW_ROWS} WHERE reason IS NULL)", dim_table, min_dep_delay), lineage
         )
     rejected = int(con.execute(f"SELECT count(*) FROM {SLOW_ROWS} WHERE reason IS NOT NULL").fetchall()[0][0])
     return LoadCounts(
-        rows_read=lines - blank + len(refused),
+        rows_read=rows_read,
         rows_loaded=loaded_fast + loaded_slow,
         rows_rejected=rejected,
         blank_lines=blank,
@@ -431,25 +416,49 @@ def _load_settings(con: Any) -> Iterator[None]:
         con.execute("RESET disabled_compression_methods")
 
 
-def _validate_slow_lines(con: Any, file: PreparedFile) -> int:
-    """Number every line, keep the non-blank non-fast ones, validate them into ``slow_rows``.
+def check_lines(
+    con: Any, file: PreparedFile, rules: LineRules, *, into: str, skip: Optional[str] = None
+) -> tuple[int, int]:
+    """Check every line of ``file`` by ``rules`` into the temp table ``into``; returns (rows read, blank lines).
 
-    Returns the count of blank lines (kept out of ``slow_rows``).
+    Two reads: the reader counts the lines and reports the ones it refuses (bad UTF-8, over-long),
+    then numbers every line and validates the non-blank ones that ``skip`` (a SQL condition on
+    ``line``) does not match. ``into`` gets one row per checked or refused line:
+    ``(line_number, reason, detail, raw_line, <the rules' values>)``, ``reason`` NULL for a good row.
+    Every physical line must be read, refused, blank or skipped: a reader that saw another number
+    of lines than the pre-scan counted fails (:class:`UnaccountedLines`) instead of losing rows.
     """
+    _drop(con, _READER_REJECTS, f"{_READER_REJECTS}_scans")
+    lines = int(con.execute(f"SELECT count(*) FROM {_lines(file, keep_rejects=True)}").fetchall()[0][0])
+    refused = _one_per_line(
+        con.execute(
+            f"""SELECT line, CAST(error_type AS VARCHAR), csv_line, error_message
+                FROM {_READER_REJECTS} ORDER BY line"""
+        ).fetchall()
+    )
+    _drop(con, _READER_REJECTS, f"{_READER_REJECTS}_scans")
+    if lines + len(refused) != file.lines:
+        file.check_unchanged()  # a file that changed under the reader is the likelier cause: say so
+        raise UnaccountedLines(
+            f"the reader saw {lines + len(refused):,} lines after the header, the file has {file.lines:,}: "
+            "nothing loaded rather than rows lost"
+        )
+    skipped = f"coalesce({skip}, false)" if skip else "false"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE slow_lines AS
+        f"""CREATE OR REPLACE TEMP TABLE numbered_lines AS
             SELECT ord, line, blank FROM (
-                SELECT row_number() OVER () AS ord, line, {_BLANK} AS blank, coalesce({_FAST}, false) AS fast
+                SELECT row_number() OVER () AS ord, line, {_BLANK} AS blank, {skipped} AS skipped
                 FROM {_lines(file, keep_rejects=False)}
-            ) WHERE NOT fast"""
+            ) WHERE NOT skipped"""
     )
-    blank = int(con.execute("SELECT count(*) FROM slow_lines WHERE blank").fetchall()[0][0])
+    blank = int(con.execute("SELECT count(*) FROM numbered_lines WHERE blank").fetchall()[0][0])
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {SLOW_ROWS} AS
-            {_validated_sql(_split_sql("(SELECT ord, line FROM slow_lines WHERE NOT blank)"))}"""
+        f"""CREATE OR REPLACE TEMP TABLE {into} AS
+            {_validated_sql(_split_sql("(SELECT ord, line FROM numbered_lines WHERE NOT blank)"), rules)}"""
     )
-    con.execute("DROP TABLE slow_lines")
-    return blank
+    con.execute("DROP TABLE numbered_lines")
+    _record_refused_lines(con, refused, into)
+    return lines - blank + len(refused), blank
 
 
 def _drop(con: Any, *tables: str) -> None:
@@ -480,9 +489,13 @@ def _unquoted(field: str) -> str:
                          ELSE {field} END, '{_WHITESPACE}')"""
 
 
-def _number_rule(index: int, name: str, *, required: bool) -> str:
-    """The first broken rule of numeric field ``index`` (1-based) of the trimmed list ``t``, or NULL."""
-    field = f"t[{index}]"
+def number_rule(field: str, name: str, *, required: bool) -> str:
+    """The first broken rule of the trimmed numeric field ``field`` (SQL), as ``'reason|detail'``, or NULL.
+
+    The one definition of an integer in this pipeline: the flights' airport ids and delays and the
+    airports' ids. ``12.0`` is 12; ``1.5``, ``0x10``, ``1e3``, ``1_000`` and values beyond BIGINT
+    are refused, never coerced.
+    """
     empty = f"'missing_value|{name} is empty'" if required else "NULL"
     return f"""CASE
         WHEN {field} = '' THEN {empty}
@@ -495,54 +508,81 @@ def _number_rule(index: int, name: str, *, required: bool) -> str:
     END"""
 
 
-def _validated_sql(split_relation: str) -> str:
-    """Slow-path validation of ``(ord, line, f)``: one row out per line in.
+def whole_number(field: str) -> str:
+    """The BIGINT a field that passed :func:`number_rule` stands for (NULL when empty)."""
+    return f"TRY_CAST(NULLIF(split_part({field}, '.', 1), '') AS BIGINT)"
 
-    Out: ``(line_number, reason, detail, raw_line, carrier, origin_id, dest_id, dep_delay, arr_delay)``;
-    ``reason`` is NULL for a good row. ``line_number`` counts the header as line 1; lines the reader
-    refused before this one are added by :func:`_record_refused_lines`.
+
+@dataclass(frozen=True)
+class LineRules:
+    """How one kind of CSV line is checked: its field count, its rules in order, a good row's values.
+
+    Rules and values are SQL over ``t``, the line's fields unquoted and trimmed (1-based). A rule is
+    NULL or ``'reason|detail'``; the first broken one names a rejected row. Before them, every kind
+    of line has the same structure rules: ``bad_quoting`` and ``wrong_field_count``.
     """
-    carrier_rule = f"""CASE
+
+    fields: int
+    rules: tuple[str, ...]
+    #: ``(column, SQL)``: the typed values of a good row (NULL for a rejected one).
+    values: tuple[tuple[str, str], ...]
+
+
+FLIGHT_RULES = LineRules(
+    fields=_FIELDS,
+    rules=(
+        f"""CASE
         WHEN t[1] = '' THEN 'empty_carrier|Carrier is empty'
         WHEN strlen(t[1]) > {CARRIER_MAX_BYTES}
             THEN 'carrier_too_long|Carrier is longer than {CARRIER_MAX_BYTES} bytes: ''' || t[1] || ''''
         WHEN regexp_matches(t[1], '[\\x00-\\x1f\\x7f]')
             THEN 'invalid_carrier|Carrier contains control characters (NUL, tab, ...)'
-    END"""
-    names = EXPECTED_HEADER
+    END""",
+        number_rule("t[2]", EXPECTED_HEADER[1], required=True),
+        number_rule("t[3]", EXPECTED_HEADER[2], required=True),
+        number_rule("t[4]", EXPECTED_HEADER[3], required=False),
+        number_rule("t[5]", EXPECTED_HEADER[4], required=False),
+    ),
+    values=(
+        ("carrier", "t[1]"),
+        ("origin_id", whole_number("t[2]")),
+        ("dest_id", whole_number("t[3]")),
+        ("dep_delay", whole_number("t[4]")),
+        ("arr_delay", whole_number("t[5]")),
+    ),
+)
+
+
+def _validated_sql(split_relation: str, rules: LineRules) -> str:
+    """Validation of ``(ord, line, f)`` by ``rules``: one row out per line in.
+
+    Out: ``(line_number, reason, detail, raw_line, <rules.values>)``; ``reason`` is NULL for a good
+    row. ``line_number`` counts the header as line 1; lines the reader refused before this one are
+    added by :func:`_record_refused_lines`.
+    """
+    fields = rules.fields
     rule = f"""CASE
         WHEN f IS NULL
             THEN 'bad_quoting|malformed quotes: a quoted field is not closed, or text follows its closing quote'
-        WHEN len(f) <> {_FIELDS}
-            THEN 'wrong_field_count|expected {_FIELDS} fields, found ' || CAST(len(f) AS VARCHAR)
-        ELSE coalesce({carrier_rule},
-                      {_number_rule(2, names[1], required=True)},
-                      {_number_rule(3, names[2], required=True)},
-                      {_number_rule(4, names[3], required=False)},
-                      {_number_rule(5, names[4], required=False)})
+        WHEN len(f) <> {fields}
+            THEN 'wrong_field_count|expected {fields} fields, found ' || CAST(len(f) AS VARCHAR)
+        ELSE coalesce({", ".join(rules.rules)})
     END"""
-    trimmed = ", ".join(_unquoted(f"f[{i}]") for i in range(1, _FIELDS + 1))
-
-    def number(index: int) -> str:
-        return f"CASE WHEN rule IS NULL THEN TRY_CAST(NULLIF(split_part(t[{index}], '.', 1), '') AS BIGINT) END"
-
+    trimmed = ", ".join(_unquoted(f"f[{i}]") for i in range(1, fields + 1))
+    values = ",\n           ".join(f"CASE WHEN rule IS NULL THEN {sql} END AS {name}" for name, sql in rules.values)
     return f"""
     SELECT ord + 1 AS line_number,
            split_part(rule, '|', 1) AS reason,
            CASE WHEN rule IS NOT NULL THEN substr(rule, strpos(rule, '|') + 1) END AS detail,
            left(line, {MAX_RAW_CHARS}) AS raw_line,
-           CASE WHEN rule IS NULL THEN t[1] END AS carrier,
-           {number(2)} AS origin_id,
-           {number(3)} AS dest_id,
-           {number(4)} AS dep_delay,
-           {number(5)} AS arr_delay
+           {values}
     FROM (
         SELECT ord, line, t, {rule} AS rule
-        FROM (SELECT ord, line, f, CASE WHEN len(f) = {_FIELDS} THEN [{trimmed}] END AS t FROM {split_relation})
+        FROM (SELECT ord, line, f, CASE WHEN len(f) = {fields} THEN [{trimmed}] END AS t FROM {split_relation})
     )"""
 
 
-def _record_refused_lines(con: Any, refused: list[tuple[Any, ...]]) -> None:
+def _record_refused_lines(con: Any, refused: list[tuple[Any, ...]], into: str) -> None:
     """Lines the reader refused (bad UTF-8, over-long) become rejected rows too.
 
     The numbering pass skips them, so a slow line's number is short by the count of refused lines
@@ -555,14 +595,14 @@ def _record_refused_lines(con: Any, refused: list[tuple[Any, ...]]) -> None:
         f"INSERT INTO {REFUSED_LINES} VALUES (?)", [(int(line) - i,) for i, (line, *_) in enumerate(refused, start=1)]
     )
     con.execute(
-        f"""UPDATE {SLOW_ROWS} SET line_number = line_number + (
-                SELECT count(*) FROM {REFUSED_LINES} r WHERE r.threshold < {SLOW_ROWS}.line_number)"""
+        f"""UPDATE {into} SET line_number = line_number + (
+                SELECT count(*) FROM {REFUSED_LINES} r WHERE r.threshold < {into}.line_number)"""
     )
     con.execute(f"DROP TABLE {REFUSED_LINES}")
     for line_number, error_type, csv_line, message in refused:
         reason, detail = _READER_REASONS.get(error_type, ("unreadable_line", message or error_type))
         con.execute(
-            f"INSERT INTO {SLOW_ROWS} (line_number, reason, detail, raw_line) VALUES (?, ?, ?, ?)",
+            f"INSERT INTO {into} (line_number, reason, detail, raw_line) VALUES (?, ?, ?, ?)",
             [int(line_number), reason, detail, (csv_line or "").lstrip("\r\n")[:MAX_RAW_CHARS]],
         )
 

@@ -6,6 +6,7 @@ from the code's output. Runs under DuckDB 1.2.2 / Python 3.9 as well (``-m glue3
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -544,3 +545,55 @@ def test_uniform_files_are_read_in_place(tmp_path: Path) -> None:
             # Then the file itself is used (through a symlink DuckDB reads literally)
             assert Path(file.path).is_symlink()
             assert Path(file.path).resolve() == path.resolve()
+
+
+# --- the pre-scan ------------------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _scan_by_hand(data: bytes, limit: int) -> tuple[set[str], int, list[tuple[int, int]], int]:
+    """What the pre-scan must find, computed the slow, obvious way."""
+    crlf = len(re.findall(rb"\r\n", data))
+    kinds = {
+        kind
+        for kind, count in (
+            ("CRLF", crlf),
+            ("CR", len(re.findall(rb"\r(?!\n)", data))),
+            ("LF", len(re.findall(rb"(?<!\r)\n", data))),
+        )
+        if count
+    }
+    long_lines = [m.span() for m in re.finditer(rb"[^\r\n]+", data) if m.end() - m.start() > limit]
+    return kinds, max(len(data.splitlines()) - 1, 0), long_lines, len(data) - len(data.rstrip(b"\0"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"bb", b"\n", b"\r", b"\r\n", b"\0", b"\x1f", b"x" * 9]), max_size=60).map(
+        b"".join
+    ),
+    chunk=st.sampled_from([1, 2, 3, 4, 5, 8, 16, 1024]),
+)
+def test_the_pre_scan_agrees_with_a_slow_reading(tmp_path_factory, data: bytes, chunk: int) -> None:
+    # Given any bytes, a line limit of 8 and chunks of any size (so lines and CRLFs straddle chunks)
+    path = tmp_path_factory.mktemp("scan") / "f.csv"
+    path.write_bytes(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transform, "MAX_LINE_BYTES", 8)
+        patch.setattr(transform, "_WINDOW", 4)
+        patch.setattr(transform, "_CHUNK_BYTES", chunk)
+        # When the file is scanned
+        scan = transform.scan_file(str(path))
+    # Then line breaks, lines, over-long lines and the NUL tail are exactly what a slow reading finds
+    kinds, lines, long_lines, trailing_nul = _scan_by_hand(data, 8)
+    assert (set(scan.kinds), scan.lines, list(scan.long_lines), scan.trailing_nul) == (
+        kinds,
+        lines,
+        long_lines,
+        trailing_nul,
+    )
+    # And the delimiter is a byte sequence the file does not contain
+    assert scan.delimiter.encode() not in data
