@@ -140,7 +140,7 @@ class LocalPipeline:
             path.unlink(missing_ok=True)
         warehouse = DuckDBWarehouse(str(self.warehouse_path))
         warehouse.init_schema()
-        return warehouse.load_airports(str(airports))
+        return warehouse.load_airports(str(airports)).rows_upserted
 
     def warehouse_counts(self, batch_id: str) -> tuple[int, int, int]:
         """``(fact rows, rejected rows, flights with an unknown airport)`` of a batch, read back."""

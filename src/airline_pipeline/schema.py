@@ -64,10 +64,22 @@ REJECTED_COLUMNS: tuple[Column, ...] = (
     ("rejected_at", "TIMESTAMP"),
 )
 
+#: Rows of an airports file that ``load-airports`` did not upsert, one ``load_id`` per run (append only).
+REJECTED_AIRPORTS_COLUMNS: tuple[Column, ...] = (
+    ("load_id", "VARCHAR(64)"),
+    ("source_file", "VARCHAR(1024)"),
+    ("line_number", "BIGINT"),
+    ("raw_line", "VARCHAR(4096)"),
+    ("reason", "VARCHAR(64)"),
+    ("detail", "VARCHAR(1024)"),
+    ("rejected_at", "TIMESTAMP"),
+)
+
 AIRPORTS = f"{SCHEMA}.airports_dim"
 FACT = f"{SCHEMA}.daily_flights_fact"
 AUDIT = f"{SCHEMA}.load_audit"
 REJECTED = f"{SCHEMA}.rejected_rows"
+REJECTED_AIRPORTS = f"{SCHEMA}.rejected_airports"
 
 #: Audit ``status`` values.
 LOADED = "LOADED"
@@ -78,6 +90,7 @@ _REDSHIFT_TABLE_OPTIONS = {
     FACT: "DISTSTYLE AUTO SORTKEY (flight_date, source_file)",
     AUDIT: "DISTSTYLE ALL SORTKEY (started_at)",
     REJECTED: "DISTSTYLE AUTO SORTKEY (source_file, line_number)",
+    REJECTED_AIRPORTS: "DISTSTYLE AUTO SORTKEY (rejected_at)",
 }
 
 
@@ -86,12 +99,13 @@ def _columns_sql(columns: tuple[Column, ...]) -> str:
 
 
 def create_statements(dialect: str) -> list[str]:
-    """``CREATE ... IF NOT EXISTS`` for the schema and the four tables; ``dialect`` is duckdb or redshift."""
+    """``CREATE ... IF NOT EXISTS`` for the schema and the five tables; ``dialect`` is duckdb or redshift."""
     tables = {
         AIRPORTS: AIRPORTS_COLUMNS,
         FACT: FACT_COLUMNS,
         AUDIT: AUDIT_COLUMNS,
         REJECTED: REJECTED_COLUMNS,
+        REJECTED_AIRPORTS: REJECTED_AIRPORTS_COLUMNS,
     }
     statements = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"]
     for table, columns in tables.items():

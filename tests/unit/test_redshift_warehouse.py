@@ -42,6 +42,7 @@ from airline_pipeline.models import Batch
 from airline_pipeline.warehouse import open_warehouse
 from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
 from airline_pipeline.warehouse.redshift import (
+    ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
     RedshiftTarget,
@@ -190,16 +191,18 @@ def test_load_airports_stages_the_last_row_of_each_id_and_upserts_in_one_transac
     # Given an airports file where id 10 appears twice (the second row must win)
     path = tmp_path / "airports.csv"
     path.write_text('airport_id,city,state,name\n10,Old,XX,"Old, Field"\n11,B,YY,Bee\n10,New,ZZ,New Field\n')
+    expect_dimension(session.stubber, [])
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "STARTED", "FINISHED")
     # When it is loaded
-    count = warehouse.load_airports(str(path))
-    # Then the count is the file's rows, and one transaction locked, staged, deleted and inserted
-    assert count == 3
+    result = warehouse.load_airports(str(path))
+    # Then every row of the file is upserted, and one transaction locked, staged, deleted and inserted
+    assert (result.rows_read, result.rows_upserted, result.rows_rejected, result.airports_added) == (3, 3, 0, 2)
     [staged] = session.staged
     [key] = staged
     prefix = f"s3://{BUCKET}/{key.rsplit('/', 1)[0]}/"
     assert [sql for _, sql, _ in session.sent] == [
+        f"SELECT airport_id, city, state, name FROM {schema.AIRPORTS}",  # what changes: the dimension before
         "LOCK airlines.airports_dim",
         "CREATE TEMP TABLE stage_airports (LIKE airlines.airports_dim)",
         f"COPY stage_airports FROM '{prefix}' {COPY}",
@@ -212,6 +215,35 @@ def test_load_airports_stages_the_last_row_of_each_id_and_upserts_in_one_transac
     assert sorted(staged[key].rows) == [(10, "New", "ZZ", "New Field"), (11, "B", "YY", "Bee")]
     # And the staged objects are gone afterwards
     assert staged_keys() == []
+
+
+def test_load_airports_keeps_bad_rows_apart_and_upserts_the_rest(
+    session: StubbedSession, warehouse: RedshiftWarehouse, tmp_path: Path
+) -> None:
+    # Given ids the flights' rules refuse (10830.7 would have been rounded onto airport 10831)
+    path = tmp_path / "airports.csv"
+    path.write_text("airport_id,city,state,name\n10830.7,X,XX,Bad\n0x10,Y,YY,Hex\n12,C,CC,Sea\n")
+    expect_dimension(session.stubber, [(12, "C", "CC", "Old Sea")])
+    expect_read(session.stubber, ANY_FACT, ["n"], [(0,)], statement_id="any-fact")
+    expect_batch(session.stubber, None)
+    expect_status(session.stubber, "batch-1", "FINISHED")
+    # When it is loaded
+    result = warehouse.load_airports(str(path))
+    # Then the good row is upserted and the two bad ones are copied into rejected_airports, in one transaction
+    assert (result.rows_read, result.rows_upserted, result.rows_rejected) == (3, 1, 2)
+    assert (result.airports_added, result.airports_changed) == (0, 1)
+    assert result.rejected_by_reason == {"not_integer": 1, "not_whole_number": 1}
+    [staged] = session.staged
+    rejected = next(staged[key] for key in staged if "/rejected/" in key)
+    assert rejected.columns == schema.column_names(schema.REJECTED_AIRPORTS_COLUMNS)
+    assert [(row[2], row[4]) for row in rejected.rows] == [(2, "not_whole_number"), (3, "not_integer")]
+    airports = next(staged[key] for key in staged if "/airports/airports.parquet" in key)
+    assert airports.rows == [(12, "C", "CC", "Sea")]
+    sqls = [sql for _, sql, _ in session.sent if sql.startswith(("LOCK", "COPY"))]
+    assert sqls[0] == "LOCK airlines.airports_dim"
+    assert sqls[-1].startswith(f"COPY {schema.REJECTED_AIRPORTS} FROM 's3://{BUCKET}/staging/airports/")
+    # And no flight was loaded yet, so nothing warns about names kept by loaded flights
+    assert "keep the old names" not in (result.warning or "")
 
 
 def test_load_airports_with_a_wrong_header_calls_nothing(

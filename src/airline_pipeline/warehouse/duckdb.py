@@ -22,7 +22,7 @@ import tenacity
 
 from airline_pipeline import schema, transform
 from airline_pipeline.errors import ConfigError, NoDataRows, WarehouseBusy
-from airline_pipeline.models import Batch, LoadSummary, utcnow
+from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.warehouse import common
 from airline_pipeline.warehouse.base import Row, Warehouse
 
@@ -119,13 +119,24 @@ class DuckDBWarehouse(Warehouse):
             for statement in schema.create_statements(self.dialect):
                 con.execute(statement)
 
-    def load_airports(self, path: str) -> int:
+    def load_airports(self, path: str) -> AirportsLoad:
         with self.connect() as con:
-            count = common.read_airports(con, path)
+            read = common.read_airports(con, path)
+            load_id = new_load_id()
             con.execute("BEGIN TRANSACTION")
-            con.execute(f"INSERT OR REPLACE INTO {schema.AIRPORTS} {common.LATEST_AIRPORTS_SQL}")
-            con.execute("COMMIT")
-            return count
+            try:
+                changes = common.airport_changes(con, schema.AIRPORTS)
+                facts_loaded = bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {schema.FACT})").fetchall()[0][0])
+                con.execute(f"INSERT OR REPLACE INTO {schema.AIRPORTS} {common.LATEST_AIRPORTS_SQL}")
+                rejected, params = common.rejected_airports_select(load_id, path, utcnow())
+                con.execute(f"INSERT INTO {schema.REJECTED_AIRPORTS} {rejected}", params)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            return common.airports_outcome(
+                con, read, load_id=load_id, source_file=path, changes=changes, facts_loaded=facts_loaded
+            )
 
     def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
         with self.connect() as con:

@@ -42,7 +42,7 @@ import tenacity
 
 from airline_pipeline import schema, transform
 from airline_pipeline.errors import ConfigError, LoadFailed, NoDataRows, WarehouseError
-from airline_pipeline.models import Batch, LoadSummary, utcnow
+from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.warehouse import common
 from airline_pipeline.warehouse.base import Row, Warehouse
 
@@ -81,6 +81,8 @@ _COLUMNS = {
     schema.AUDIT: schema.AUDIT_COLUMNS,
 }
 _LOCAL_DIM = "airports_local"
+#: Whether any flight is loaded (``n`` is 0 or 1): only asked when airports changed.
+ANY_FACT = f"SELECT count(*) AS n FROM (SELECT 1 FROM {schema.FACT} LIMIT 1) AS any_fact"
 
 #: The newest COPY errors under a staging prefix; ``:staged`` is ``s3://.../<batch>/%``.
 LOAD_ERRORS_SERVERLESS = """SELECT TRIM(file_name) AS file_name, line_number, TRIM(column_name) AS column_name,
@@ -213,16 +215,24 @@ def copy_sql(table: str, s3_uri: str, iam_role: str) -> str:
     return f"COPY {table} FROM {_quote(_checked_s3_uri(s3_uri))} IAM_ROLE {_role_sql(iam_role)} FORMAT AS PARQUET"
 
 
-def airports_statements(s3_uri: str, iam_role: str) -> list[str]:
-    """The airports upsert: one transaction, keyed on airport_id."""
+def airports_statements(s3_uri: Optional[str], iam_role: str, rejected_uri: Optional[str] = None) -> list[str]:
+    """The airports upsert, keyed on airport_id, and the rejected rows appended: one transaction.
+
+    Either part may be absent (a file whose every row is bad upserts nothing); none: no statement.
+    """
     dim = schema.AIRPORTS
-    return [
-        f"LOCK {dim}",
-        f"CREATE TEMP TABLE {_STAGE_AIRPORTS} (LIKE {dim})",
-        copy_sql(_STAGE_AIRPORTS, s3_uri, iam_role),
-        f"DELETE FROM {dim} WHERE airport_id IN (SELECT airport_id FROM {_STAGE_AIRPORTS})",
-        f"INSERT INTO {dim} SELECT * FROM {_STAGE_AIRPORTS}",
-    ]
+    statements = []
+    if s3_uri:
+        statements += [
+            f"LOCK {dim}",
+            f"CREATE TEMP TABLE {_STAGE_AIRPORTS} (LIKE {dim})",
+            copy_sql(_STAGE_AIRPORTS, s3_uri, iam_role),
+            f"DELETE FROM {dim} WHERE airport_id IN (SELECT airport_id FROM {_STAGE_AIRPORTS})",
+            f"INSERT INTO {dim} SELECT * FROM {_STAGE_AIRPORTS}",
+        ]
+    if rejected_uri:
+        statements.append(copy_sql(schema.REJECTED_AIRPORTS, rejected_uri, iam_role))
+    return statements
 
 
 def file_load_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> list[str]:
@@ -385,26 +395,40 @@ class RedshiftWarehouse(Warehouse):
     def init_schema(self) -> None:
         self._run_batch(schema.create_statements(self.dialect), what="create the schema")
 
-    def load_airports(self, path: str) -> int:
+    def load_airports(self, path: str) -> AirportsLoad:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-airports-", dir=self.tmp_dir)
         try:
+            prefix = f"{self.target.staging}airports/{uuid.uuid4().hex}/"
+            load_id = new_load_id()
             con = self._duckdb(workdir)
             try:
-                count = common.read_airports(con, path)
-                if count == 0:
-                    return 0
-                local = os.path.join(workdir, "airports.parquet")
-                sql = parquet_select(common.LATEST_AIRPORTS_SQL, schema.AIRPORTS_COLUMNS)
-                con.execute(f"COPY ({sql}) TO {_duck_quote(local)} (FORMAT PARQUET)").fetchall()
+                read = common.read_airports(con, path)
+                self._copy_dimension(con)
+                changes = common.airport_changes(con, _LOCAL_DIM)
+                facts_loaded = bool(changes[1]) and bool(self.query(ANY_FACT)[0]["n"])
+                staged = {}
+                rejected, params = common.rejected_airports_select(load_id, path, utcnow())
+                for part, sql, columns, bind, rows in (
+                    ("airports", common.LATEST_AIRPORTS_SQL, schema.AIRPORTS_COLUMNS, [], read.good),
+                    ("rejected", rejected, schema.REJECTED_AIRPORTS_COLUMNS, params, read.rejected),
+                ):
+                    if rows:
+                        local = os.path.join(workdir, f"{part}.parquet")
+                        con.execute(
+                            f"COPY ({parquet_select(sql, columns)}) TO {_duck_quote(local)} (FORMAT PARQUET)", bind
+                        )
+                        staged[part] = f"{prefix}{part}/"
+                        self._upload(local, f"{staged[part]}{part}.parquet")
+                outcome = common.airports_outcome(
+                    con, read, load_id=load_id, source_file=path, changes=changes, facts_loaded=facts_loaded
+                )
             finally:
                 con.close()
-            prefix = f"{self.target.staging}airports/{uuid.uuid4().hex}/"
-            self._upload(local, prefix + "airports.parquet")
-            self._run_batch(
-                airports_statements(prefix, self.target.iam_role), what="upsert the airports", staged=prefix
-            )
-            self._delete_staged(prefix)
-            return count
+            statements = airports_statements(staged.get("airports"), self.target.iam_role, staged.get("rejected"))
+            if statements:
+                self._run_batch(statements, what="upsert the airports", staged=prefix)
+                self._delete_staged(prefix)
+            return outcome
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
