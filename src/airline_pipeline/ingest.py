@@ -8,7 +8,7 @@ from typing import Optional
 
 from airline_pipeline import schema
 from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_none
-from airline_pipeline.errors import PipelineError
+from airline_pipeline.errors import IdentityTooLong, PipelineError
 from airline_pipeline.models import Batch, LoadSummary, new_batch_id
 from airline_pipeline.sources import ProgressCallback, SourceFile, open_source
 from airline_pipeline.transform import prepare
@@ -41,6 +41,7 @@ def ingest(
         checked = check_head(head, total_size=source.size, key=source.key, prefix=data_prefix)
         if batch_id is None:
             batch = batch.replace(batch_id=new_batch_id(checked.flight_date))
+        _check_identity(batch)
         log.info("loading %s (%s bytes) as batch %s", source.uri, f"{source.size:,}", batch.batch_id)
         summary = _load(source, batch, warehouse, download_progress)
     except PipelineError as exc:
@@ -65,6 +66,14 @@ def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Opti
         f"{summary.unknown_airports:,}",
     )
     return summary
+
+
+def _check_identity(batch: Batch) -> None:
+    """Refuse a ``source_file`` or ``batch_id`` the warehouse would have to cut (both engines alike)."""
+    for name, value in (("source_file", batch.source_file), ("batch_id", batch.batch_id)):
+        problem = schema.identity_problem(name, value)
+        if problem:
+            raise IdentityTooLong(f"{problem}; nothing loaded")
 
 
 def _failed(batch: Batch, code: str, message: str, warehouse: Warehouse) -> LoadSummary:

@@ -151,3 +151,48 @@ def test_the_hook_changes_nothing_when_off(db: Db, tmp_path: Path, hook_dir: Pat
     assert result.returncode == 0, result.stderr
     assert db.facts(str(path)) == expected_load(data, airports).facts
     assert path.read_bytes() == data
+
+
+# --- identities are never cut (the same refusal as on Redshift, where the columns have a size) ---------
+
+
+def test_a_source_file_longer_than_the_warehouse_keeps_is_refused(db: Db, tmp_path: Path) -> None:
+    # Given a file whose canonical path is over 1,100 bytes (five folders of 240 characters)
+    deep = tmp_path.joinpath(*("d" * 240 for _ in range(5)))
+    path = place(deep, lines(*GOOD[:3]), folder=DAY)
+    assert len(str(path).encode()) > 1100
+    before = db.snapshot()
+    # When it is ingested
+    result = run_cli("ingest", str(path), "--warehouse", db.uri)
+    # Then it is refused naming the problem, nothing is loaded
+    assert result.returncode == 1
+    assert result.summary["error"] == "IdentityTooLong"
+    assert "never cuts" in result.summary["message"]
+    assert db.snapshot() == before
+    # And the refusal is recorded under a marked, hashed name (no cut name that could be another file's)
+    [(recorded, status)] = db.rows(
+        "SELECT source_file, status FROM airlines.load_audit WHERE batch_id = ?", [result.summary["batch_id"]]
+    )
+    assert status == "FAILED"
+    assert len(recorded.encode()) <= 1100
+    assert "[cut, sha256=" in recorded
+
+
+def test_a_batch_id_longer_than_the_warehouse_keeps_is_refused(db: Db, tmp_path: Path) -> None:
+    # Given a day file and a batch id of 321 bytes
+    path = place(tmp_path / "in", lines(*GOOD[:3]), folder=DAY)
+    before = db.snapshot()
+    # When it is ingested under that batch id
+    result = run_cli("ingest", str(path), "--warehouse", db.uri, "--batch-id", "b" * 321)
+    # Then the load is refused naming the problem, and nothing is loaded
+    assert result.returncode == 1
+    assert result.summary["error"] == "IdentityTooLong"
+    assert "batch_id is 321 bytes" in result.summary["message"]
+    assert db.snapshot() == before
+    # While one of 320 bytes (an 80-character execution name of 4-byte characters) loads whole
+    name = "\U0001f6eb" * 80
+    loaded = run_cli("ingest", str(path), "--warehouse", db.uri, "--batch-id", name)
+    assert loaded.returncode == 0, loaded.stderr
+    assert db.rows("SELECT DISTINCT batch_id FROM airlines.daily_flights_fact WHERE source_file = ?", [str(path)]) == [
+        (name,)
+    ]

@@ -258,6 +258,66 @@ def test_load_airports_with_a_wrong_header_calls_nothing(
     assert staged_keys() == []
 
 
+# --- identities: never cut ------------------------------------------------------------------------
+
+#: The longest S3 URI there is: a 63-byte bucket name and a 1,024-byte key.
+LONGEST_BUCKET = "b" * 63
+_DAY = "daily-flights/date=2013-01-15/"
+
+
+def longest_uri(last: str) -> str:
+    key = _DAY + "k" * (1024 - len(_DAY) - len(last) - 4) + last + ".csv"
+    assert len(key.encode()) == 1024
+    return f"s3://{LONGEST_BUCKET}/{key}"
+
+
+def test_identity_columns_hold_any_s3_uri_and_a_step_functions_execution_name() -> None:
+    # Given the longest S3 URI (1,093 bytes) and an 80-character execution name of 4-byte characters
+    uri, name = longest_uri("a"), "\U0001f6eb" * 80
+    # Then every table's identity columns are wide enough to keep them whole
+    for columns in (schema.FACT_COLUMNS, schema.AUDIT_COLUMNS, schema.REJECTED_COLUMNS):
+        types = dict(columns)
+        assert schema.varchar_bytes(types["source_file"]) >= len(uri.encode()) == 1093
+        assert schema.varchar_bytes(types["batch_id"]) >= len(name.encode()) == 320
+    assert schema.identity_problem("source_file", uri) is None
+    assert schema.identity_problem("batch_id", name) is None
+    assert "never cuts" in (schema.identity_problem("source_file", uri + "x" * 8) or "")
+
+
+def test_two_long_uris_sharing_1024_bytes_are_staged_whole(
+    session: StubbedSession, warehouse: RedshiftWarehouse
+) -> None:
+    # Given two S3 URIs of 1,093 bytes that differ only in their last characters (the first 1,024 are equal)
+    first, second = longest_uri("a"), longest_uri("b")
+    assert first[:1024] == second[:1024]
+    assert first != second
+    expect_dimension(session.stubber, sample_airports())
+    expect_batch(session.stubber, None)
+    expect_status(session.stubber, "batch-1", "FINISHED")
+    # When the first is loaded
+    warehouse.load_file(prepared(FLIGHTS_CSV), batch(source_file=first))
+    # Then the fact, rejected and audit rows staged for COPY carry its whole name, not a 1,024-byte prefix
+    # (the transaction deletes by the staged name: a prefix would be the second file's too)
+    [staged] = session.staged
+    for part in ("fact", "rejected", "audit"):
+        files = [item for key, item in staged.items() if f"/{part}/" in key]
+        assert files, part
+        names = {row[item.columns.index("source_file")] for item in files for row in item.rows}
+        assert names == {first}, part
+
+
+def test_staging_refuses_an_identity_too_long_instead_of_cutting_it() -> None:
+    # Given a staging query for a source_file one byte over the column
+    too_long = "s3://b/" + "k" * (schema.varchar_bytes(schema.SOURCE_FILE_TYPE) or 0)
+    select = parquet_select("SELECT ? AS source_file, ? AS detail", (("source_file", schema.SOURCE_FILE_TYPE),))
+    # When DuckDB runs it / Then it fails instead of writing a cut name (other VARCHARs are still cut)
+    con = duckdb.connect()
+    with pytest.raises(duckdb.InvalidInputException, match="never cut"):
+        con.execute(select, [too_long, "x"]).fetchall()
+    detail = parquet_select("SELECT ? AS detail", (("detail", "VARCHAR(4)"),))
+    assert con.execute(detail, ["abcdef"]).fetchall() == [("abcd",)]
+
+
 # --- load_file -------------------------------------------------------------------------------------
 
 
@@ -460,7 +520,7 @@ def test_record_failure_inserts_a_failed_audit_row_with_named_parameters(
         "INSERT INTO airlines.load_audit (batch_id, source_file, etag, flight_date, status, rows_read, rows_loaded, "
         "rows_rejected, rows_filtered, unknown_airports, unknown_airport_ids, min_dep_delay, started_at, "
         "finished_at, error)\n"
-        "VALUES (CAST(:batch_id AS VARCHAR(64)), CAST(:source_file AS VARCHAR(1024)), CAST('' AS VARCHAR(128)), "
+        "VALUES (CAST(:batch_id AS VARCHAR(320)), CAST(:source_file AS VARCHAR(1100)), CAST('' AS VARCHAR(128)), "
         "CAST(NULL AS DATE), CAST(:status AS VARCHAR(16)), CAST(:rows_read AS BIGINT), CAST(:rows_loaded AS BIGINT), "
         "CAST(:rows_rejected AS BIGINT), CAST(:rows_filtered AS BIGINT), CAST(:unknown_airports AS BIGINT), "
         "CAST('' AS VARCHAR(1024)), CAST(NULL AS BIGINT), CAST(:started_at AS TIMESTAMP), "

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from airline_pipeline import schema, transform
-from airline_pipeline.errors import InvalidFile
+from airline_pipeline.errors import IdentityTooLong, InvalidFile
 from airline_pipeline.models import AirportsLoad, Batch, LoadSummary
 
 #: ``:name`` placeholders of read queries (not ``::`` casts).
@@ -113,6 +113,9 @@ def read_airports(con: Any, path: str) -> AirportsRead:
     a flights file (:func:`transform.check_lines`): one bad row no longer refuses the file, and no
     row is coerced into an id it does not say.
     """
+    problem = schema.identity_problem("source_file", path)
+    if problem:
+        raise IdentityTooLong(f"{path[:120]}...: {problem}")
     header = read_first_line(path)
     if tuple(field.strip().lower() for field in header.split(",")) != AIRPORT_HEADER:
         raise InvalidFile(f"{path}: expected header '{','.join(AIRPORT_HEADER)}', found '{header}'")
@@ -210,8 +213,9 @@ def rejected_rows_select(batch: Batch, rejected_at: datetime) -> tuple[str, list
 def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: datetime) -> list[Any]:
     """One load attempt's audit values, in ``schema.AUDIT_COLUMNS`` order."""
     values = {
-        "batch_id": batch.batch_id,
-        "source_file": batch.source_file,
+        # A refused load's identity may be too long to keep: its record holds a marked, hashed form.
+        "batch_id": schema.recorded_identity("batch_id", batch.batch_id),
+        "source_file": schema.recorded_identity("source_file", batch.source_file),
         "etag": batch.etag,
         "flight_date": batch.flight_date,
         "status": summary.status,

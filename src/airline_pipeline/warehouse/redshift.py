@@ -300,14 +300,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _varchar_bytes(sql_type: str) -> Optional[int]:
-    match = re.fullmatch(r"VARCHAR\((\d+)\)", sql_type)
-    return int(match.group(1)) if match else None
-
-
 def _fit(value: Any, sql_type: str) -> Any:
     """Cut a string to a VARCHAR's size in bytes (Redshift counts bytes), never inside a character."""
-    limit = _varchar_bytes(sql_type)
+    limit = schema.varchar_bytes(sql_type)
     if limit is None or not isinstance(value, str):
         return value
     return value.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
@@ -323,16 +318,23 @@ def parquet_select(select_sql: str, columns: tuple[schema.Column, ...]) -> str:
 
     Why: Parquet COPY matches by position and type. NULL-only and integer literals would otherwise
     be written as other Parquet types; VARCHARs are cut to the column's size in bytes (COPY from
-    Parquet cannot truncate); TIMESTAMPs are written in milliseconds, as awswrangler's own Redshift
-    COPY does (the lineage timestamps have whole seconds).
+    Parquet cannot truncate) - except the identity columns (``source_file``, ``batch_id``), which
+    fail the staging instead: a cut identity could equal another file's, and that file's rows would
+    be deleted with this one's. TIMESTAMPs are written in milliseconds, as awswrangler's own
+    Redshift COPY does (the lineage timestamps have whole seconds).
     """
     expressions = []
     for name, sql_type in columns:
-        limit = _varchar_bytes(sql_type)
+        limit = schema.varchar_bytes(sql_type)
+        text = f"CAST({name} AS VARCHAR)"
         if sql_type == "TIMESTAMP":
             expression = f"CAST({name} AS TIMESTAMP_MS)"
+        elif limit is not None and name in schema.IDENTITY_TYPES:
+            expression = (
+                f"CASE WHEN strlen({text}) <= {limit} THEN {text}"
+                f" ELSE error('{name} longer than {limit} bytes: never cut, refused') END"
+            )
         elif limit is not None:
-            text = f"CAST({name} AS VARCHAR)"
             expression = (
                 f"CASE WHEN strlen({text}) <= {limit} THEN {text}"
                 f" WHEN strlen(left({text}, {limit})) <= {limit} THEN left({text}, {limit})"
