@@ -59,6 +59,8 @@ def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Opti
         prepare(path, name=source.uri, check_unchanged=source.check_unchanged) as file,
     ):
         summary = warehouse.load_file(file, batch)
+    if summary.warning:
+        log.warning("%s", summary.warning)
     log.info(
         "loaded %s rows, rejected %s, %s flights with an unknown airport",
         f"{summary.rows_loaded:,}",

@@ -77,6 +77,8 @@ class LoadSummary:
     duration_seconds: float = 0.0
     error: Optional[str] = None
     message: Optional[str] = None
+    #: Loaded, but something an operator must not miss (e.g. no airports to join with).
+    warning: Optional[str] = None
 
     def replace(self, **changes: Any) -> LoadSummary:
         return dataclasses.replace(self, **changes)

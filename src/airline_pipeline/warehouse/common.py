@@ -61,13 +61,16 @@ def loaded_summary(
     file: transform.PreparedFile,
     dim_table: str,
     unknown_airports: int,
+    created: Optional[str] = None,
 ) -> LoadSummary:
     """The LOADED outcome, after the load's last read of the file; call it before committing.
 
     The unknown airport ids are looked up only when there are any. Then the source is checked to be
     the version the load started with (:class:`~airline_pipeline.errors.FileChanged` otherwise):
     every read of the file is behind us, so the rows about to be committed are one snapshot.
+    ``created`` names the warehouse when this process created it (a mistyped ``--warehouse``).
     """
+    airports = int(con.execute(f"SELECT count(*) FROM {dim_table}").fetchall()[0][0])
     summary = batch.summary(
         schema.LOADED,
         rows_read=counts.rows_read,
@@ -79,9 +82,23 @@ def loaded_summary(
         unknown_airport_ids=(
             transform.unknown_airport_ids(con, file, dim_table, batch.min_dep_delay) if unknown_airports else []
         ),
+        warning=_empty_dimension_warning(created) if airports == 0 else None,
     )
     file.check_unchanged()
     return summary
+
+
+def _empty_dimension_warning(created: Optional[str]) -> str:
+    """Loaded with no airports to join: every flight has NULL airport names. Say so, and say why it may be."""
+    where = (
+        f"the warehouse {created} did not exist and was created by this command (a mistyped --warehouse?); "
+        if created
+        else ""
+    )
+    return (
+        f"{where}{schema.AIRPORTS} is empty: every flight was loaded with unknown airports (NULL names). "
+        "Load the airports (airline-pipeline load-airports) and ingest the file again"
+    )
 
 
 def read_first_line(path: str) -> str:

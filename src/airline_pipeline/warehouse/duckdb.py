@@ -55,6 +55,8 @@ class DuckDBWarehouse(Warehouse):
 
     def __init__(self, path: str, *, lock_timeout: float = 600.0, memory_limit: Optional[str] = None) -> None:
         self.path = str(Path(path).expanduser().resolve())
+        #: Whether the file was missing when this object was made: a load then warns (a mistyped path?).
+        self.created = not os.path.exists(self.path)
         self.lock_timeout = lock_timeout
         self.memory_limit = common.memory_limit(memory_limit)
 
@@ -169,7 +171,13 @@ class DuckDBWarehouse(Warehouse):
                     ).fetchone()[0]
                 )
                 summary = common.loaded_summary(
-                    con, batch, counts, file=file, dim_table=schema.AIRPORTS, unknown_airports=unknown
+                    con,
+                    batch,
+                    counts,
+                    file=file,
+                    dim_table=schema.AIRPORTS,
+                    unknown_airports=unknown,
+                    created=self.path if self.created else None,
                 )
                 self._insert_audit(con, batch, summary, finished_at=utcnow())
                 con.execute("COMMIT")
