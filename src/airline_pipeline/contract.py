@@ -33,7 +33,7 @@ HEAD_BYTES = 64 * 1024
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Line breaks as the loader counts them (universal newlines: CRLF, LF or a lone CR), see
-#: :func:`airline_pipeline.transform.uniform_line_breaks`.
+#: :func:`airline_pipeline.transform.prepare`.
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _UTF8_BOM = "\ufeff"
 

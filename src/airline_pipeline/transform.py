@@ -10,9 +10,12 @@ each physical line as one string instead, and split the work by cost:
   is numbered, split (quoted fields, embedded commas and doubled quotes included) and validated
   field by field; the first broken rule becomes ``reason`` + ``detail``.
 
-A clean file is read twice, each a streaming scan: a line count, then the load itself, which
-streams the fast lines straight into the join. Only when the counts disagree (some line is not
-fast) is the file read a third time, numbering lines to find and validate the slow ones. Nothing
+A clean file is read twice, each a streaming scan: a byte pre-scan in Python (:func:`scan_file`:
+line count, line breaks, a delimiter the file lacks, over-long lines, a NUL tail), then the load
+itself, which streams the fast lines straight into the join. Only when the counts disagree (some
+line is not fast) is the file read again, counting the reader's lines against the pre-scan's and
+numbering them to find and validate the slow ones. The same line checks serve the airports file
+(:func:`check_lines` with other :class:`LineRules`). Nothing
 proportional to the file is held in memory, and a clean load never waits for a ``row_number()``
 over millions of lines. The SQL runs on DuckDB 1.2.2 (the newest the Glue Python shell can
 install) as well as on current releases.
