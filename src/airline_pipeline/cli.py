@@ -49,9 +49,18 @@ def cmd_init_warehouse(args: argparse.Namespace) -> int:
 def cmd_load_airports(args: argparse.Namespace) -> int:
     with open_warehouse(args.warehouse) as warehouse:
         warehouse.init_schema()
-        count = warehouse.load_airports(str(Path(args.path).resolve()))
-    log.info("upserted %s airports into %s", f"{count:,}", schema.AIRPORTS)
-    emit({"warehouse": describe(args.warehouse), "table": schema.AIRPORTS, "rows_upserted": count})
+        result = warehouse.load_airports(str(Path(args.path).resolve()))
+    log.info(
+        "upserted %s airports into %s (%s new, %s changed), rejected %s rows",
+        f"{result.rows_upserted:,}",
+        schema.AIRPORTS,
+        f"{result.airports_added:,}",
+        f"{result.airports_changed:,}",
+        f"{result.rows_rejected:,}",
+    )
+    if result.warning:
+        log.warning("%s", result.warning)
+    emit({"warehouse": describe(args.warehouse), "table": schema.AIRPORTS, "status": "LOADED", **result.as_json()})
     return 0
 
 

@@ -31,20 +31,24 @@ CARRIER_MAX_BYTES = 10
 #: How much of a file the head check reads: the header must end within it.
 HEAD_BYTES = 64 * 1024
 
-_DATE_SEGMENT = re.compile(r"(?:^|/)date=(?P<value>[^/]*)(?:/|$)")
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Line breaks as the loader counts them (universal newlines: CRLF, LF or a lone CR), see
-#: :func:`airline_pipeline.transform.uniform_line_breaks`.
+#: :func:`airline_pipeline.transform.prepare`.
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _UTF8_BOM = "\ufeff"
 
 
 def flight_date_from_key(key: str) -> date:
-    """The flight date named by the ``date=YYYY-MM-DD`` or ``date=YYYYMMDD`` segment of a key or path."""
-    found = _DATE_SEGMENT.search(key)
-    if not found:
+    """The flight date named by the ``date=YYYY-MM-DD`` or ``date=YYYYMMDD`` folder of a key or path.
+
+    The folder nearest the file decides: ``.../date=2020-06-30/backfill/date=2013-01-16/x.csv`` is
+    a file of 2013-01-16 (an outer ``date=`` folder is an archive or a backfill batch, not the day).
+    Only folders count, never the file name.
+    """
+    folders = [segment for segment in key.split("/")[:-1] if segment.startswith("date=")]
+    if not folders:
         raise InvalidKey(f"'{key}' has no date=YYYY-MM-DD (or date=YYYYMMDD) folder: cannot tell the flight date")
-    value = found.group("value")
+    value = folders[-1][len("date=") :]
     # [0-9], not \d: \d also matches other scripts' digits ("date=٢٠١٣٠١١٥" is not a key we write).
     match = re.fullmatch(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})", value)
     if not match or (len(value) not in (8, 10)) or (len(value) == 10 and value.count("-") != 2):

@@ -61,6 +61,26 @@ class UnreadableFile(InvalidFile):
     """The object or path cannot be read (missing, permission denied, network)."""
 
 
+class TruncatedFile(InvalidFile):
+    """The file ends in NUL bytes: an interrupted (or preallocated) copy, not a whole file."""
+
+
+class BinaryContent(InvalidFile):
+    """The file holds every control byte the reader could use to read whole lines: binary, not CSV text."""
+
+
+class FileChanged(InvalidFile):
+    """The file changed (grew, shrank or was replaced) while it was being loaded: no consistent snapshot."""
+
+
+class UnaccountedLines(InvalidFile):
+    """The reader saw a different number of lines than the file has: loading would lose rows silently."""
+
+
+class IdentityTooLong(InvalidFile):
+    """A ``source_file`` or ``batch_id`` longer than the warehouse column: it would be cut, and collide."""
+
+
 # --- the warehouse side ----------------------------------------------------------------------------
 
 

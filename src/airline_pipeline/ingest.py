@@ -8,10 +8,10 @@ from typing import Optional
 
 from airline_pipeline import schema
 from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_none
-from airline_pipeline.errors import PipelineError
+from airline_pipeline.errors import IdentityTooLong, PipelineError
 from airline_pipeline.models import Batch, LoadSummary, new_batch_id
 from airline_pipeline.sources import ProgressCallback, SourceFile, open_source
-from airline_pipeline.transform import uniform_line_breaks
+from airline_pipeline.transform import prepare
 from airline_pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def ingest(
         checked = check_head(head, total_size=source.size, key=source.key, prefix=data_prefix)
         if batch_id is None:
             batch = batch.replace(batch_id=new_batch_id(checked.flight_date))
+        _check_identity(batch)
         log.info("loading %s (%s bytes) as batch %s", source.uri, f"{source.size:,}", batch.batch_id)
         summary = _load(source, batch, warehouse, download_progress)
     except PipelineError as exc:
@@ -52,9 +53,14 @@ def ingest(
 
 
 def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Optional[ProgressCallback]) -> LoadSummary:
-    # Every warehouse reads lines with DuckDB, which needs one kind of line break per file.
-    with source.local_copy(progress=progress) as path, uniform_line_breaks(path) as readable:
-        summary = warehouse.load_file(readable, batch)
+    # Every warehouse reads lines with DuckDB: prepare() hands it a literal path it reads exactly.
+    with (
+        source.local_copy(progress=progress) as path,
+        prepare(path, name=source.uri, check_unchanged=source.check_unchanged) as file,
+    ):
+        summary = warehouse.load_file(file, batch)
+    if summary.warning:
+        log.warning("%s", summary.warning)
     log.info(
         "loaded %s rows, rejected %s, %s flights with an unknown airport",
         f"{summary.rows_loaded:,}",
@@ -62,6 +68,14 @@ def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Opti
         f"{summary.unknown_airports:,}",
     )
     return summary
+
+
+def _check_identity(batch: Batch) -> None:
+    """Refuse a ``source_file`` or ``batch_id`` the warehouse would have to cut (both engines alike)."""
+    for name, value in (("source_file", batch.source_file), ("batch_id", batch.batch_id)):
+        problem = schema.identity_problem(name, value)
+        if problem:
+            raise IdentityTooLong(f"{problem}; nothing loaded")
 
 
 def _failed(batch: Batch, code: str, message: str, warehouse: Warehouse) -> LoadSummary:

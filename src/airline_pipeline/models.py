@@ -26,6 +26,11 @@ def new_batch_id(flight_date: Optional[date] = None) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def new_load_id() -> str:
+    """One ``load-airports`` run: ``airports-20240115T030000-3f2a9c1e``."""
+    return f"airports-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
 @dataclass(frozen=True)
 class Batch:
     """One attempt to load one file."""
@@ -72,6 +77,8 @@ class LoadSummary:
     duration_seconds: float = 0.0
     error: Optional[str] = None
     message: Optional[str] = None
+    #: Loaded, but something an operator must not miss (e.g. no airports to join with).
+    warning: Optional[str] = None
 
     def replace(self, **changes: Any) -> LoadSummary:
         return dataclasses.replace(self, **changes)
@@ -81,3 +88,28 @@ class LoadSummary:
         values = dataclasses.asdict(self)
         values["flight_date"] = self.flight_date.isoformat() if self.flight_date else None
         return values
+
+
+@dataclass(frozen=True)
+class AirportsLoad:
+    """What ``load-airports`` did: every row of the file is upserted or rejected, and counted.
+
+    ``rows_read = rows_upserted + rows_rejected`` (blank lines apart). Rejected rows are kept in
+    ``airlines.rejected_airports`` under ``load_id``; ``rejected_examples`` shows the first few.
+    """
+
+    load_id: str
+    source_file: str
+    rows_read: int
+    rows_upserted: int
+    rows_rejected: int
+    blank_lines: int
+    #: Airport ids the dimension did not have before / had with another city, state or name.
+    airports_added: int
+    airports_changed: int
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_examples: list[dict[str, Any]] = field(default_factory=list)
+    warning: Optional[str] = None
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -155,6 +155,7 @@ class FileResult(BaseModel):
     duration_seconds: float = 0.0
     error: Optional[str] = None
     message: Optional[str] = None
+    warning: Optional[str] = None
 
     @classmethod
     def of(cls, summary: LoadSummary, flight_date: date) -> FileResult:

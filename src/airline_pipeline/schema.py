@@ -7,9 +7,24 @@ The type names are valid in DuckDB and in Redshift alike; Redshift gets distribu
 
 from __future__ import annotations
 
+import hashlib
+import re
+from typing import Optional
+
 SCHEMA = "airlines"
 
 Column = tuple[str, str]
+
+#: ``source_file`` holds any S3 URI whole: ``s3://`` (5 bytes) + a bucket name (at most 63) + ``/`` +
+#: a key (at most 1,024 bytes) = 1,093 bytes. A longer name (only a very deep local path can be) is
+#: refused, never cut: a cut name would collide with another file's, and replacing one file's rows
+#: would delete the other's.
+SOURCE_FILE_TYPE = "VARCHAR(1100)"
+#: ``batch_id`` holds any Step Functions execution name whole (at most 80 characters, 4 bytes each
+#: in UTF-8) and any readable ``--batch-id``; longer ones are refused, never cut.
+BATCH_ID_TYPE = "VARCHAR(320)"
+#: The columns that identify a file's rows: never truncated (see :func:`identity_problem`).
+IDENTITY_TYPES = {"source_file": SOURCE_FILE_TYPE, "batch_id": BATCH_ID_TYPE}
 
 AIRPORTS_COLUMNS: tuple[Column, ...] = (
     ("airport_id", "BIGINT"),
@@ -30,14 +45,14 @@ FACT_COLUMNS: tuple[Column, ...] = (
     ("dep_delay", "BIGINT"),
     ("arr_delay", "BIGINT"),
     ("flight_date", "DATE"),
-    ("source_file", "VARCHAR(1024)"),
-    ("batch_id", "VARCHAR(64)"),
+    ("source_file", SOURCE_FILE_TYPE),
+    ("batch_id", BATCH_ID_TYPE),
     ("loaded_at", "TIMESTAMP"),
 )
 
 AUDIT_COLUMNS: tuple[Column, ...] = (
-    ("batch_id", "VARCHAR(64)"),
-    ("source_file", "VARCHAR(1024)"),
+    ("batch_id", BATCH_ID_TYPE),
+    ("source_file", SOURCE_FILE_TYPE),
     ("etag", "VARCHAR(128)"),
     ("flight_date", "DATE"),
     ("status", "VARCHAR(16)"),
@@ -54,9 +69,20 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
 )
 
 REJECTED_COLUMNS: tuple[Column, ...] = (
-    ("batch_id", "VARCHAR(64)"),
-    ("source_file", "VARCHAR(1024)"),
+    ("batch_id", BATCH_ID_TYPE),
+    ("source_file", SOURCE_FILE_TYPE),
     ("flight_date", "DATE"),
+    ("line_number", "BIGINT"),
+    ("raw_line", "VARCHAR(4096)"),
+    ("reason", "VARCHAR(64)"),
+    ("detail", "VARCHAR(1024)"),
+    ("rejected_at", "TIMESTAMP"),
+)
+
+#: Rows of an airports file that ``load-airports`` did not upsert, one ``load_id`` per run (append only).
+REJECTED_AIRPORTS_COLUMNS: tuple[Column, ...] = (
+    ("load_id", "VARCHAR(64)"),
+    ("source_file", SOURCE_FILE_TYPE),
     ("line_number", "BIGINT"),
     ("raw_line", "VARCHAR(4096)"),
     ("reason", "VARCHAR(64)"),
@@ -68,6 +94,7 @@ AIRPORTS = f"{SCHEMA}.airports_dim"
 FACT = f"{SCHEMA}.daily_flights_fact"
 AUDIT = f"{SCHEMA}.load_audit"
 REJECTED = f"{SCHEMA}.rejected_rows"
+REJECTED_AIRPORTS = f"{SCHEMA}.rejected_airports"
 
 #: Audit ``status`` values.
 LOADED = "LOADED"
@@ -78,6 +105,7 @@ _REDSHIFT_TABLE_OPTIONS = {
     FACT: "DISTSTYLE AUTO SORTKEY (flight_date, source_file)",
     AUDIT: "DISTSTYLE ALL SORTKEY (started_at)",
     REJECTED: "DISTSTYLE AUTO SORTKEY (source_file, line_number)",
+    REJECTED_AIRPORTS: "DISTSTYLE AUTO SORTKEY (rejected_at)",
 }
 
 
@@ -86,12 +114,13 @@ def _columns_sql(columns: tuple[Column, ...]) -> str:
 
 
 def create_statements(dialect: str) -> list[str]:
-    """``CREATE ... IF NOT EXISTS`` for the schema and the four tables; ``dialect`` is duckdb or redshift."""
+    """``CREATE ... IF NOT EXISTS`` for the schema and the five tables; ``dialect`` is duckdb or redshift."""
     tables = {
         AIRPORTS: AIRPORTS_COLUMNS,
         FACT: FACT_COLUMNS,
         AUDIT: AUDIT_COLUMNS,
         REJECTED: REJECTED_COLUMNS,
+        REJECTED_AIRPORTS: REJECTED_AIRPORTS_COLUMNS,
     }
     statements = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"]
     for table, columns in tables.items():
@@ -105,3 +134,35 @@ def create_statements(dialect: str) -> list[str]:
 
 def column_names(columns: tuple[Column, ...]) -> list[str]:
     return [name for name, _ in columns]
+
+
+def varchar_bytes(sql_type: str) -> Optional[int]:
+    """The size of a ``VARCHAR(n)`` in bytes (Redshift counts bytes), or None for other types."""
+    match = re.fullmatch(r"VARCHAR\((\d+)\)", sql_type)
+    return int(match.group(1)) if match else None
+
+
+def identity_problem(name: str, value: str) -> Optional[str]:
+    """Why ``value`` cannot be stored whole as identity column ``name``, or None when it can."""
+    limit = varchar_bytes(IDENTITY_TYPES[name])
+    size = len(value.encode("utf-8"))
+    if limit is None or size <= limit:
+        return None
+    return (
+        f"{name} is {size:,} bytes; the warehouse keeps at most {limit:,} ({IDENTITY_TYPES[name]}) and never cuts "
+        f"an identity (two cut names could collide): {value[:120]}..."
+    )
+
+
+def recorded_identity(name: str, value: str) -> str:
+    """``value`` as a FAILED audit row can hold it: itself, or (too long) a marked prefix and its hash.
+
+    Only for the record of a refused load: the marker cannot equal any real name, so the record
+    never collides with another file's.
+    """
+    if identity_problem(name, value) is None:
+        return value
+    limit = varchar_bytes(IDENTITY_TYPES[name]) or 0
+    marker = f"...[cut, sha256={hashlib.sha256(value.encode()).hexdigest()}]"
+    head = value.encode("utf-8")[: limit - len(marker)].decode("utf-8", errors="ignore")
+    return head + marker

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_plus
 
-from airline_pipeline.errors import UnreadableFile
+from airline_pipeline.contract import flight_date_or_none
+from airline_pipeline.errors import FileChanged, InvalidKey, UnreadableFile
 
 #: ``(bytes_done, bytes_total)``: called while downloading.
 ProgressCallback = Callable[[int, int], None]
@@ -58,6 +59,28 @@ class SourceFile:
     size: int
     etag: str
     s3: Optional[S3Location] = None
+    #: Local files: what identifies this version of the file (device, inode, size, mtime, ctime).
+    fingerprint: Optional[tuple[int, ...]] = None
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`FileChanged` when the local file is no longer the version that was opened.
+
+        Called after the last read of a load and before it commits: a file that grew (appended
+        rows), shrank or was replaced while it was read is refused instead of loaded half-old,
+        half-new. S3 objects are downloaded to a private file first and cannot change under the load.
+        """
+        if self.fingerprint is None:
+            return
+        try:
+            now = _fingerprint(os.stat(self.uri))
+        except OSError as exc:
+            raise FileChanged(f"{self.uri} went away while it was being loaded ({exc}); nothing loaded") from None
+        if now != self.fingerprint:
+            raise FileChanged(
+                f"{self.uri} changed while it was being loaded (size {self.fingerprint[2]:,} -> {now[2]:,} bytes"
+                f"{', replaced by another file' if now[:2] != self.fingerprint[:2] else ''}); nothing loaded: "
+                "load it again once it is complete"
+            )
 
     def read_head(self, length: int, *, s3_client: Any = None) -> bytes:
         """The first ``length`` bytes (an S3 range GET for objects: never the whole file)."""
@@ -127,17 +150,38 @@ def open_source(location: str, *, s3_client: Any = None) -> SourceFile:
         )
     path = Path(location).expanduser()
     try:
-        stat = path.resolve(strict=True).stat()
+        canonical = str(path.resolve(strict=True))
+        stat = os.stat(canonical)
     except (FileNotFoundError, NotADirectoryError):
         raise UnreadableFile(f"no such file: {location}") from None
     except OSError as exc:
         raise UnreadableFile(f"cannot read {location}: {exc}") from exc
     if not path.is_file():
         raise UnreadableFile(f"not a file: {location}")
-    if not os.access(path, os.R_OK):
+    if not os.access(canonical, os.R_OK):
         raise UnreadableFile(f"permission denied: {location}")
-    # Absolute but not symlink-resolved: the date= folder is in the path the user gave.
-    resolved = os.path.abspath(path)
+    _check_same_date(os.path.abspath(path), canonical)
     # A local file has no ETag: size + mtime identify its version well enough for the audit trail.
     tag = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:32]
-    return SourceFile(uri=resolved, key=resolved, size=stat.st_size, etag=tag)
+    return SourceFile(uri=canonical, key=canonical, size=stat.st_size, etag=tag, fingerprint=_fingerprint(stat))
+
+
+def _fingerprint(stat: os.stat_result) -> tuple[int, ...]:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def _check_same_date(given: str, canonical: str) -> None:
+    """A local file is its canonical path (``P``, ``//P`` and a symlinked folder are one file), and
+    the canonical path's folder names its date; refuse a path whose own folder names another day.
+
+    Why canonical: the file's identity (``source_file``) must not depend on how it was reached,
+    or one file loads as several copies. Why refuse: reached through a symlinked
+    ``date=2013-01-15`` folder, a file whose real folder is ``date=2013-01-16`` is ambiguous.
+    """
+    said, real = flight_date_or_none(given), flight_date_or_none(canonical)
+    if said is not None and said != real:
+        raise InvalidKey(
+            f"'{given}' is the file '{canonical}', whose folder names "
+            f"{'the date ' + real.isoformat() if real else 'no date'}, not {said.isoformat()}: "
+            "ambiguous, nothing loaded (a local file is identified by its real path)"
+        )

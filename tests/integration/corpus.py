@@ -25,6 +25,10 @@ _SAMPLE = Path(airline_pipeline.__file__).resolve().parent / "samples" / "flight
 #: Ten real rows, all canonical, all with known airports.
 GOOD = _SAMPLE.read_text().splitlines()[1:11]
 ONE_MIB = 1024 * 1024
+#: Every control byte but the line breaks: the reader's candidate delimiters, all of them.
+CONTROL_BYTES = "".join(chr(b) for b in (*range(1, 32), 0x7F) if b not in (10, 13))
+#: Over DuckDB's 32 MiB read buffer: such a line used to vanish without being counted.
+HUGE_LINE = 40 * ONE_MIB
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Case:
     unknown_airports: int = 0
     flight_date: Optional[str] = "2013-01-15"
     note: str = ""
+    #: Other files placed next to this one (name -> bytes): what a glob pattern in the name would also match.
+    neighbours: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def loads(self) -> bool:
@@ -280,6 +286,69 @@ def cases() -> list[Case]:
             "compact date folder",
             lines(*g[:3]),
             folder="date=20130115",
+        ),
+        # --- issue 17: nothing loads wrong, nothing vanishes ------------------------------------
+        Case(
+            "glob characters in the file name (a*.csv)",
+            lines(*g[:2]),
+            name="a*.csv",
+            neighbours={"ab.csv": lines(*g[2:6]), "a-other.csv": lines(*g[6:9])},
+            note="paths are literal: the neighbours a glob would match are not loaded",
+        ),
+        Case(
+            "glob brackets in the file name ([x].csv)",
+            lines(*g[:3]),
+            name="[x].csv",
+            neighbours={"x.csv": lines(*g[3:8])},
+            note="[x] would read x.csv instead of the file itself",
+        ),
+        Case(
+            "nested date folders",
+            lines(*g[:3]),
+            folder="date=2020-06-30/backfill/date=2013-01-16",
+            flight_date="2013-01-16",
+            note="the date= folder nearest the file names the day",
+        ),
+        Case(
+            "NUL-filled tail (interrupted copy)",
+            lines(*g[:3]) + b"\0" * (2 * ONE_MIB),
+            error="TruncatedFile",
+            message=("NUL bytes", "interrupted"),
+        ),
+        Case(
+            "header then only NUL bytes",
+            lines() + b"\0" * 4096,
+            error="TruncatedFile",
+            message=("4,096 NUL bytes",),
+        ),
+        Case(
+            "NUL bytes inside rows",
+            lines(g[0], "DL,10570,10841,\x003,4", "D\x00L,10570,10841,3,4", g[1]),
+            rejects={3: "not_integer", 4: "invalid_carrier"},
+        ),
+        Case(
+            "unit separator (0x1f) inside rows",
+            lines(g[0], "DL,10570,10841,1\x1f,2", "\x1f", "\x1fAA,10570,10841,1,2", g[1], "DL,10570\x1f10841,1,2,3"),
+            rejects={3: "not_integer", 4: "wrong_field_count", 5: "invalid_carrier", 7: "not_integer"},
+            note="0x1f was the reader's delimiter: it cut these rows short or blanked them",
+        ),
+        Case(
+            "every control byte in rows",
+            lines(g[0], "DL,10570,10841,1,2" + CONTROL_BYTES, g[1]),
+            rejects={3: "not_integer"},
+            note="the reader falls back to a two-byte delimiter the file does not contain",
+        ),
+        Case(
+            "line over 32 MiB",
+            lines(g[0], "DL,10570,10841,1," + "9" * HUGE_LINE, g[1], "DL,10570,10841,x,2"),
+            rejects={3: "line_too_long", 5: "not_integer"},
+            note="beyond DuckDB's read buffer: it used to vanish, uncounted",
+        ),
+        Case(
+            "over-long line with bad UTF-8",
+            lines(g[0]) + b"\xff" + b"9" * (ONE_MIB + 100) + b"\n" + lines(g[1])[len(HEADER) + 1 :],
+            rejects={3: "line_too_long"},
+            note="the reader reports it twice (encoding and size): one row, rejected once",
         ),
     ]
 

@@ -120,6 +120,8 @@ def check_row(raw: bytes) -> Union[Row, str]:  # noqa: PLR0911 - one return per 
         return "empty_carrier"
     if len(carrier.encode("utf-8")) > CARRIER_MAX_BYTES:
         return "carrier_too_long"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in carrier):
+        return "invalid_carrier"
     numbers: list[Optional[int]] = []
     for text, required in ((origin, True), (dest, True), (dep, False), (arr, False)):
         if text == "":

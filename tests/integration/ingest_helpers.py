@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -34,9 +35,10 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, timeout: float = 300) -> CliResult:
-    """Run ``airline-pipeline ARGS``; the last stdout line is the JSON summary."""
-    proc = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
+def run_cli(*args: str, timeout: float = 300, env: Optional[dict[str, str]] = None) -> CliResult:
+    """Run ``airline-pipeline ARGS`` (``env`` added to the environment); the last stdout line is the JSON summary."""
+    full_env = {**os.environ, **env} if env else None
+    proc = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, check=False, env=full_env)
     lines = proc.stdout.strip().splitlines()
     summary = json.loads(lines[-1]) if lines else {}
     return CliResult(proc.returncode, summary, proc.stdout, proc.stderr)

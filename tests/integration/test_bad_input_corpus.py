@@ -86,8 +86,8 @@ def assert_outcome(outcome: Outcome, airports: Airports, baseline: tuple[list[An
     assert db.rejects(source) == case.rejects
     raw = dict(db.rows("SELECT line_number, raw_line FROM airlines.rejected_rows WHERE source_file = ?", [source]))
     for line, reason in case.rejects.items():
-        if reason != "invalid_utf8":
-            assert raw[line] == expected.raw[line]
+        if reason != "invalid_utf8":  # DuckDB keeps a bad byte of a too-long line as '?'
+            assert raw[line] == expected.raw[line].replace("\ufffd", "?")
     # ... and every good row loaded, joined as the oracle computes it
     assert db.facts(source) == expected.facts
     assert summary["rows_read"] == expected.rows_read
@@ -116,6 +116,13 @@ def baseline(template_warehouse) -> tuple[list[Any], str, Any]:
     return template.snapshot(), baseline_file, template.facts(baseline_file)
 
 
+def place_case(root: Path, case: Case) -> Path:
+    """The case's file under its key, with its neighbours beside it."""
+    for name, data in case.neighbours.items():
+        place(root, data, folder=case.folder, name=name)
+    return place(root, case.data, folder=case.folder, name=case.name)
+
+
 def _fresh(template_warehouse, root: Path) -> Db:
     root.mkdir(parents=True, exist_ok=True)
     target = root / "warehouse.duckdb"
@@ -135,7 +142,7 @@ def cli_outcomes(template_warehouse, tmp_path_factory) -> dict[str, Outcome]:
         case = CASES[index]
         work = root / f"case{index:02d}"
         db = _fresh(template_warehouse, work)
-        source = place(work / "in", case.data, folder=case.folder, name=case.name)
+        source = place_case(work / "in", case)
         result = run_cli("ingest", str(source), "--warehouse", db.uri)
         return Outcome(case, db, str(source), result.summary, result)
 
@@ -162,7 +169,7 @@ def test_corpus_through_the_api(case: Case, template_warehouse, tmp_path: Path, 
 
     # Given the case's file under its key, and a warehouse that already holds an earlier day
     db = _fresh(template_warehouse, tmp_path)
-    source = place(tmp_path / "in", case.data, folder=case.folder, name=case.name)
+    source = place_case(tmp_path / "in", case)
     # When ingest() loads it
     with open_warehouse(db.uri) as warehouse:
         summary = ingest(str(source), warehouse).as_json()

@@ -260,3 +260,29 @@ def test_whole_year_of_real_flights_loads_completely(db: Db, tmp_path: Path, air
         )
     )
     assert by_carrier == dict(carriers)
+
+
+def test_a_new_warehouse_without_airports_loads_but_says_so(tmp_path: Path, sample_day: Path) -> None:
+    # Given a --warehouse path that does not exist (a typo of the real one)
+    typo = tmp_path / "warehuose.duckdb"
+    # When a day is ingested into it
+    result = run_cli("ingest", str(sample_day), "--warehouse", f"duckdb://{typo}")
+    # Then the contract holds (it loads, exit 0) ...
+    assert result.returncode == 0, result.stderr
+    assert result.summary["status"] == "LOADED"
+    # ... but the summary and stderr say the warehouse was just created and has no airports to join
+    warning = result.summary["warning"]
+    assert str(typo) in warning
+    assert "did not exist" in warning
+    assert "airlines.airports_dim is empty" in warning
+    assert "WARNING" in result.stderr
+    assert "airports_dim is empty" in result.stderr
+
+
+def test_a_warehouse_with_airports_loads_without_a_warning(db: Db, sample_day: Path) -> None:
+    # Given the seeded warehouse (airports loaded) / When a day is ingested
+    result = run_cli("ingest", str(sample_day), "--warehouse", db.uri)
+    # Then there is nothing to warn about
+    assert result.returncode == 0, result.stderr
+    assert result.summary["warning"] is None
+    assert "WARNING" not in result.stderr

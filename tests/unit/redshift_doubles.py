@@ -16,7 +16,7 @@ import boto3
 import duckdb
 from botocore.stub import Stubber
 
-from airline_pipeline import schema
+from airline_pipeline import schema, transform
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "airline_pipeline" / "samples"
 AIRPORTS_CSV = SAMPLES / "airports.csv"
@@ -32,6 +32,12 @@ URI = f"redshift-data://{WORKGROUP}/{DATABASE}?iam_role={ROLE}&staging={STAGING}
 CLUSTER_URI = f"redshift-data://{CLUSTER}/{DATABASE}?iam_role={ROLE}&staging={STAGING}&cluster=true&db_user=loader"
 SERVERLESS_ARGS = {"Database": DATABASE, "WorkgroupName": WORKGROUP}
 CLUSTER_ARGS = {"Database": DATABASE, "ClusterIdentifier": CLUSTER, "DbUser": "loader"}
+
+
+def prepared(path: Path) -> transform.PreparedFile:
+    """A uniform file as :func:`transform.prepare` hands it to ``load_file`` (read in place here)."""
+    return transform.PreparedFile(str(path), transform.scan_file(str(path)).lines)
+
 
 DIM_SQL = f"SELECT airport_id, city, state, name FROM {schema.AIRPORTS}"
 

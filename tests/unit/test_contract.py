@@ -110,13 +110,17 @@ def test_very_long_wrong_header_is_cut_in_the_message() -> None:
         ("/tmp/x/date=2024-02-29/f.csv", date(2024, 2, 29)),
         ("date=1999-12-31/f.csv", date(1999, 12, 31)),
         ("a/date=2013-01-15/b/c/FLIGHTS.CSV", date(2013, 1, 15)),
-        ("a/date=2013-01-15/b/date=2014-02-02/f.csv", date(2013, 1, 15)),
+        ("a/date=2013-01-15/b/date=2014-02-02/f.csv", date(2014, 2, 2)),
+        ("daily-flights/date=2020-06-30/backfill/date=2013-01-16/f.csv", date(2013, 1, 16)),
+        ("daily-flights/date=2013-01-15/date=2014-02-02.csv", date(2013, 1, 15)),
     ],
 )
 def test_flight_date_comes_from_the_key(key: str, expected: date) -> None:
     # Given a key with a date=YYYY-MM-DD or date=YYYYMMDD folder
     # When the key is checked
-    # Then its flight date is that folder's (the first one when there are several)
+    # Then its flight date is that folder's: the one nearest the file when there are several,
+    # never an outer archive/backfill folder, never the file name
+
     assert check_key(key) == expected
     assert contract.flight_date_from_key(key) == expected
 

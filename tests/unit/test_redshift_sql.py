@@ -8,7 +8,9 @@ values (the COPY role and S3 URIs under the staging prefix), checked by pattern 
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import boto3
@@ -31,6 +33,7 @@ from redshift_doubles import (
     expect_dimension,
     expect_read,
     expect_status,
+    prepared,
     sample_airports,
 )
 from sqlglot import exp
@@ -39,6 +42,7 @@ from airline_pipeline import schema
 from airline_pipeline.errors import ConfigError, LoadFailed
 from airline_pipeline.models import Batch
 from airline_pipeline.warehouse.redshift import (
+    ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
     MAX_BATCH_STATEMENTS,
@@ -79,16 +83,31 @@ def init(session: StubbedSession) -> None:
 
 
 def airports(session: StubbedSession) -> None:
+    expect_dimension(session.stubber, [])
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
     warehouse(session).load_airports(str(AIRPORTS_CSV))
+
+
+def airports_with_rejects(session: StubbedSession) -> None:
+    # Every row of the sample changes an airport the dimension holds, and one more row is bad
+    changed = [(row[0], "Old City", "ZZ", "Old Name") for row in sample_airports()]
+    expect_dimension(session.stubber, changed)
+    expect_read(session.stubber, ANY_FACT, ["n"], [(1,)], statement_id="any-fact")
+    expect_batch(session.stubber, None)
+    expect_status(session.stubber, "batch-1", "FINISHED")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "airports.csv"
+        path.write_bytes(AIRPORTS_CSV.read_bytes() + b"10830.7,Nowhere,XX,Bad Id\n")
+        result = warehouse(session).load_airports(str(path))
+    assert (result.rows_rejected, result.airports_changed) == (1, len(changed))
 
 
 def file_load(session: StubbedSession) -> None:
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
-    warehouse(session).load_file(str(FLIGHTS_CSV), BATCH)
+    warehouse(session).load_file(prepared(FLIGHTS_CSV), BATCH)
 
 
 def failed_load(uri: str, error_sql: str, args: Optional[dict[str, str]]) -> Callable[[StubbedSession], None]:
@@ -106,7 +125,7 @@ def failed_load(uri: str, error_sql: str, args: Optional[dict[str, str]]) -> Cal
             statement_id="errors",
         )
         with pytest.raises(LoadFailed):
-            warehouse(session, uri).load_file(str(FLIGHTS_CSV), BATCH)
+            warehouse(session, uri).load_file(prepared(FLIGHTS_CSV), BATCH)
 
     return scenario
 
@@ -123,6 +142,7 @@ def failure(the_batch: Batch) -> Callable[[StubbedSession], None]:
 SCENARIOS = {
     "init": init,
     "airports": airports,
+    "airports-with-rejects": airports_with_rejects,
     "file-load": file_load,
     "failed-load-serverless": failed_load(URI, LOAD_ERRORS_SERVERLESS, None),
     "failed-load-provisioned": failed_load(CLUSTER_URI, LOAD_ERRORS_PROVISIONED, CLUSTER_ARGS),

@@ -31,6 +31,7 @@ from redshift_doubles import (
     expect_dimension,
     expect_read,
     expect_status,
+    prepared,
     sample_airports,
     staged_keys,
 )
@@ -41,6 +42,7 @@ from airline_pipeline.models import Batch
 from airline_pipeline.warehouse import open_warehouse
 from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
 from airline_pipeline.warehouse.redshift import (
+    ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
     RedshiftTarget,
@@ -102,7 +104,7 @@ def duckdb_reference(tmp_path: Path, the_batch: Batch, path: Path = FLIGHTS_CSV)
     warehouse = DuckDBWarehouse(str(tmp_path / "reference.duckdb"))
     warehouse.init_schema()
     warehouse.load_airports(str(AIRPORTS_CSV))
-    summary = warehouse.load_file(str(path), the_batch)
+    summary = warehouse.load_file(prepared(path), the_batch)
     con = duckdb.connect(warehouse.path, read_only=True)
     tables = {table: con.execute(f"SELECT * FROM {table}").fetchall() for table in (schema.FACT, schema.REJECTED)}
     tables[schema.AUDIT] = con.execute(f"SELECT * FROM {schema.AUDIT}").fetchall()
@@ -189,16 +191,18 @@ def test_load_airports_stages_the_last_row_of_each_id_and_upserts_in_one_transac
     # Given an airports file where id 10 appears twice (the second row must win)
     path = tmp_path / "airports.csv"
     path.write_text('airport_id,city,state,name\n10,Old,XX,"Old, Field"\n11,B,YY,Bee\n10,New,ZZ,New Field\n')
+    expect_dimension(session.stubber, [])
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "STARTED", "FINISHED")
     # When it is loaded
-    count = warehouse.load_airports(str(path))
-    # Then the count is the file's rows, and one transaction locked, staged, deleted and inserted
-    assert count == 3
+    result = warehouse.load_airports(str(path))
+    # Then every row of the file is upserted, and one transaction locked, staged, deleted and inserted
+    assert (result.rows_read, result.rows_upserted, result.rows_rejected, result.airports_added) == (3, 3, 0, 2)
     [staged] = session.staged
     [key] = staged
     prefix = f"s3://{BUCKET}/{key.rsplit('/', 1)[0]}/"
     assert [sql for _, sql, _ in session.sent] == [
+        f"SELECT airport_id, city, state, name FROM {schema.AIRPORTS}",  # what changes: the dimension before
         "LOCK airlines.airports_dim",
         "CREATE TEMP TABLE stage_airports (LIKE airlines.airports_dim)",
         f"COPY stage_airports FROM '{prefix}' {COPY}",
@@ -213,6 +217,35 @@ def test_load_airports_stages_the_last_row_of_each_id_and_upserts_in_one_transac
     assert staged_keys() == []
 
 
+def test_load_airports_keeps_bad_rows_apart_and_upserts_the_rest(
+    session: StubbedSession, warehouse: RedshiftWarehouse, tmp_path: Path
+) -> None:
+    # Given ids the flights' rules refuse (10830.7 would have been rounded onto airport 10831)
+    path = tmp_path / "airports.csv"
+    path.write_text("airport_id,city,state,name\n10830.7,X,XX,Bad\n0x10,Y,YY,Hex\n12,C,CC,Sea\n")
+    expect_dimension(session.stubber, [(12, "C", "CC", "Old Sea")])
+    expect_read(session.stubber, ANY_FACT, ["n"], [(0,)], statement_id="any-fact")
+    expect_batch(session.stubber, None)
+    expect_status(session.stubber, "batch-1", "FINISHED")
+    # When it is loaded
+    result = warehouse.load_airports(str(path))
+    # Then the good row is upserted and the two bad ones are copied into rejected_airports, in one transaction
+    assert (result.rows_read, result.rows_upserted, result.rows_rejected) == (3, 1, 2)
+    assert (result.airports_added, result.airports_changed) == (0, 1)
+    assert result.rejected_by_reason == {"not_integer": 1, "not_whole_number": 1}
+    [staged] = session.staged
+    rejected = next(staged[key] for key in staged if "/rejected/" in key)
+    assert rejected.columns == schema.column_names(schema.REJECTED_AIRPORTS_COLUMNS)
+    assert [(row[2], row[4]) for row in rejected.rows] == [(2, "not_whole_number"), (3, "not_integer")]
+    airports = next(staged[key] for key in staged if "/airports/airports.parquet" in key)
+    assert airports.rows == [(12, "C", "CC", "Sea")]
+    sqls = [sql for _, sql, _ in session.sent if sql.startswith(("LOCK", "COPY"))]
+    assert sqls[0] == "LOCK airlines.airports_dim"
+    assert sqls[-1].startswith(f"COPY {schema.REJECTED_AIRPORTS} FROM 's3://{BUCKET}/staging/airports/")
+    # And no flight was loaded yet, so nothing warns about names kept by loaded flights
+    assert "keep the old names" not in (result.warning or "")
+
+
 def test_load_airports_with_a_wrong_header_calls_nothing(
     session: StubbedSession, warehouse: RedshiftWarehouse, tmp_path: Path
 ) -> None:
@@ -223,6 +256,66 @@ def test_load_airports_with_a_wrong_header_calls_nothing(
     with pytest.raises(InvalidFile, match="expected header"):
         warehouse.load_airports(str(path))
     assert staged_keys() == []
+
+
+# --- identities: never cut ------------------------------------------------------------------------
+
+#: The longest S3 URI there is: a 63-byte bucket name and a 1,024-byte key.
+LONGEST_BUCKET = "b" * 63
+_DAY = "daily-flights/date=2013-01-15/"
+
+
+def longest_uri(last: str) -> str:
+    key = _DAY + "k" * (1024 - len(_DAY) - len(last) - 4) + last + ".csv"
+    assert len(key.encode()) == 1024
+    return f"s3://{LONGEST_BUCKET}/{key}"
+
+
+def test_identity_columns_hold_any_s3_uri_and_a_step_functions_execution_name() -> None:
+    # Given the longest S3 URI (1,093 bytes) and an 80-character execution name of 4-byte characters
+    uri, name = longest_uri("a"), "\U0001f6eb" * 80
+    # Then every table's identity columns are wide enough to keep them whole
+    for columns in (schema.FACT_COLUMNS, schema.AUDIT_COLUMNS, schema.REJECTED_COLUMNS):
+        types = dict(columns)
+        assert schema.varchar_bytes(types["source_file"]) >= len(uri.encode()) == 1093
+        assert schema.varchar_bytes(types["batch_id"]) >= len(name.encode()) == 320
+    assert schema.identity_problem("source_file", uri) is None
+    assert schema.identity_problem("batch_id", name) is None
+    assert "never cuts" in (schema.identity_problem("source_file", uri + "x" * 8) or "")
+
+
+def test_two_long_uris_sharing_1024_bytes_are_staged_whole(
+    session: StubbedSession, warehouse: RedshiftWarehouse
+) -> None:
+    # Given two S3 URIs of 1,093 bytes that differ only in their last characters (the first 1,024 are equal)
+    first, second = longest_uri("a"), longest_uri("b")
+    assert first[:1024] == second[:1024]
+    assert first != second
+    expect_dimension(session.stubber, sample_airports())
+    expect_batch(session.stubber, None)
+    expect_status(session.stubber, "batch-1", "FINISHED")
+    # When the first is loaded
+    warehouse.load_file(prepared(FLIGHTS_CSV), batch(source_file=first))
+    # Then the fact, rejected and audit rows staged for COPY carry its whole name, not a 1,024-byte prefix
+    # (the transaction deletes by the staged name: a prefix would be the second file's too)
+    [staged] = session.staged
+    for part in ("fact", "rejected", "audit"):
+        files = [item for key, item in staged.items() if f"/{part}/" in key]
+        assert files, part
+        names = {row[item.columns.index("source_file")] for item in files for row in item.rows}
+        assert names == {first}, part
+
+
+def test_staging_refuses_an_identity_too_long_instead_of_cutting_it() -> None:
+    # Given a staging query for a source_file one byte over the column
+    too_long = "s3://b/" + "k" * (schema.varchar_bytes(schema.SOURCE_FILE_TYPE) or 0)
+    select = parquet_select("SELECT ? AS source_file, ? AS detail", (("source_file", schema.SOURCE_FILE_TYPE),))
+    # When DuckDB runs it / Then it fails instead of writing a cut name (other VARCHARs are still cut)
+    con = duckdb.connect()
+    with pytest.raises(duckdb.InvalidInputException, match="never cut"):
+        con.execute(select, [too_long, "x"]).fetchall()
+    detail = parquet_select("SELECT ? AS detail", (("detail", "VARCHAR(4)"),))
+    assert con.execute(detail, ["abcdef"]).fetchall() == [("abcd",)]
 
 
 # --- load_file -------------------------------------------------------------------------------------
@@ -237,7 +330,7 @@ def test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_inser
     expect_status(session.stubber, "batch-1", "SUBMITTED", "STARTED", "FINISHED")
     the_batch = batch()
     # When the sample flights file is loaded
-    summary = warehouse.load_file(str(FLIGHTS_CSV), the_batch)
+    summary = warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
     # Then the summary is the one the DuckDB warehouse returns for the same file (3 rejected, airport 99999 unknown)
     reference, tables = duckdb_reference(tmp_path, the_batch)
     assert summary == reference
@@ -268,7 +361,7 @@ def test_staged_parquet_matches_the_tables_column_order_and_types(
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, LOAD_STATEMENTS)
     expect_status(session.stubber, "batch-1", "FINISHED")
-    warehouse.load_file(str(FLIGHTS_CSV), batch())
+    warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     # Then every staged file has its table's columns, in order, with the Parquet type COPY expects
     parquet_type = {"BIGINT": "INT_64", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_MILLIS"}
     for table, columns in (
@@ -292,7 +385,7 @@ def test_a_file_without_rejected_rows_copies_no_rejected_file_but_still_replaces
     expect_batch(session.stubber, expected)
     expect_status(session.stubber, "batch-1", "FINISHED")
     # When it is loaded
-    summary = warehouse.load_file(str(path), batch())
+    summary = warehouse.load_file(prepared(path), batch())
     # Then there is no COPY of an empty rejected set, while the DELETE of the file's old rejected rows stays
     assert (summary.rows_loaded, summary.rows_rejected) == (2, 0)
     assert sorted(session.staged[0]) == [f"staging/{BATCH_ID}/{t}/part-1.parquet" for t in ("audit", "fact")]
@@ -307,7 +400,7 @@ def test_a_file_with_only_a_header_raises_no_data_rows_and_loads_nothing(
     expect_dimension(session.stubber, sample_airports(10))
     # When it is loaded / Then NoDataRows, nothing staged and no batch submitted (no answer stubbed for one)
     with pytest.raises(NoDataRows):
-        warehouse.load_file(str(path), batch())
+        warehouse.load_file(prepared(path), batch())
     assert staged_keys() == []
     session.stubber.assert_no_pending_responses()
 
@@ -344,7 +437,7 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
     )
     # When the file is loaded
     with pytest.raises(LoadFailed) as failure:
-        warehouse.load_file(str(FLIGHTS_CSV), batch())
+        warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     # Then the error names the failing statement and carries the COPY error text for the notification
     assert "statement 5 (COPY stage_fact" in str(failure.value)
     assert "Invalid digit, Value 'x'" in failure.value.details
@@ -371,7 +464,7 @@ def test_a_provisioned_cluster_reads_copy_errors_from_stl_load_errors(session: S
     )
     # When the file is loaded / Then LoadFailed falls back to the statement's own error
     with pytest.raises(LoadFailed, match="permission denied for relation load_audit") as failure:
-        warehouse.load_file(str(FLIGHTS_CSV), batch())
+        warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     assert failure.value.details == "ERROR: permission denied for relation load_audit"
     session.stubber.assert_no_pending_responses()
 
@@ -385,7 +478,7 @@ def test_a_load_that_outlives_the_timeout_is_cancelled(session: StubbedSession) 
     session.stubber.add_response("cancel_statement", {"Status": True}, {"Id": "batch-1"})
     # When the file is loaded / Then the statement is cancelled (so it cannot commit later) and LoadFailed raised
     with pytest.raises(LoadFailed, match="still running after 0s, cancelled"):
-        warehouse.load_file(str(FLIGHTS_CSV), batch())
+        warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     session.stubber.assert_no_pending_responses()
 
 
@@ -397,7 +490,7 @@ def test_a_batch_id_with_unsafe_characters_gets_a_safe_unique_staging_key(
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
     # When the file is loaded
-    warehouse.load_file(str(FLIGHTS_CSV), batch(batch_id="it's run 1"))
+    warehouse.load_file(prepared(FLIGHTS_CSV), batch(batch_id="it's run 1"))
     # Then the staging key is cleaned and suffixed with a hash; the id itself is only in the Parquet rows
     keys = sorted(session.staged[0])
     assert all(key.startswith("staging/it_s_run_1-") for key in keys), keys
@@ -427,7 +520,7 @@ def test_record_failure_inserts_a_failed_audit_row_with_named_parameters(
         "INSERT INTO airlines.load_audit (batch_id, source_file, etag, flight_date, status, rows_read, rows_loaded, "
         "rows_rejected, rows_filtered, unknown_airports, unknown_airport_ids, min_dep_delay, started_at, "
         "finished_at, error)\n"
-        "VALUES (CAST(:batch_id AS VARCHAR(64)), CAST(:source_file AS VARCHAR(1024)), CAST('' AS VARCHAR(128)), "
+        "VALUES (CAST(:batch_id AS VARCHAR(320)), CAST(:source_file AS VARCHAR(1100)), CAST('' AS VARCHAR(128)), "
         "CAST(NULL AS DATE), CAST(:status AS VARCHAR(16)), CAST(:rows_read AS BIGINT), CAST(:rows_loaded AS BIGINT), "
         "CAST(:rows_rejected AS BIGINT), CAST(:rows_filtered AS BIGINT), CAST(:unknown_airports AS BIGINT), "
         "CAST('' AS VARCHAR(1024)), CAST(NULL AS BIGINT), CAST(:started_at AS TIMESTAMP), "

@@ -6,6 +6,7 @@ from the code's output. Runs under DuckDB 1.2.2 / Python 3.9 as well (``-m glue3
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -39,6 +40,12 @@ class Loaded:
     facts: list[tuple[Any, ...]]
     rejects: list[tuple[int, str, str, str]]  # (line_number, reason, detail, raw_line)
     source: str
+    file: transform.PreparedFile
+
+
+def prepared(path: Path) -> transform.PreparedFile:
+    """The file as :func:`transform.prepare` hands it over for a uniform file (read in place here)."""
+    return transform.PreparedFile(str(path), transform.scan_file(str(path)).lines)
 
 
 @pytest.fixture
@@ -70,9 +77,10 @@ def load(con, tmp_path: Path):
         def insert(select_sql: str, params: list[Any]) -> int:
             return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
 
+        file = prepared(path)
         counts = transform.load_rows(
             con,
-            source,
+            file,
             insert,
             dim_table=dim_table,
             min_dep_delay=min_dep_delay,
@@ -86,7 +94,7 @@ def load(con, tmp_path: Path):
         ).fetchall()
         rejects = [tuple(row) for row in con.execute(transform.rejected_rows_sql()).fetchall()]
         rejects = [(line, reason, detail, raw) for line, raw, reason, detail in rejects]
-        return Loaded(counts, facts, rejects, source)
+        return Loaded(counts, facts, rejects, source, file)
 
     return run
 
@@ -260,7 +268,7 @@ def rejected_file(tmp_path_factory):
 
     counts = transform.load_rows(
         con,
-        str(path),
+        prepared(path),
         insert,
         dim_table=schema.AIRPORTS,
         min_dep_delay=None,
@@ -423,9 +431,9 @@ def test_unknown_airports_load_with_null_names(con, load) -> None:
     )
     assert sum(1 for f in got.facts if f[1] is None or f[2] is None) == 4
     # And the unknown ids are listed, smallest first
-    ids = transform.unknown_airport_ids(con, got.source, schema.AIRPORTS, None)
+    ids = transform.unknown_airport_ids(con, got.file, schema.AIRPORTS, None)
     assert ids == [55555, 66666, 77777, 88888, 99999]
-    assert transform.unknown_airport_ids(con, got.source, schema.AIRPORTS, None, limit=2) == [55555, 66666]
+    assert transform.unknown_airport_ids(con, got.file, schema.AIRPORTS, None, limit=2) == [55555, 66666]
 
 
 def test_duplicate_airport_ids_never_duplicate_flights(con, load) -> None:
@@ -516,9 +524,10 @@ def test_mixed_line_breaks_are_rewritten_as_lf(tmp_path: Path, monkeypatch, data
     for chunk in (1, 2, 5, 1024):
         monkeypatch.setattr(transform, "_CHUNK_BYTES", chunk)
         # When a uniform copy is asked for
-        with transform.uniform_line_breaks(str(path)) as readable:
+        with transform.prepare(str(path)) as file:
+            readable = file.path
             # Then it is a different, LF-only file with the same universal-newline lines
-            assert readable != str(path)
+            assert not Path(readable).is_symlink()
             copy = Path(readable).read_bytes()
             assert b"\r" not in copy
             assert copy.splitlines() == data.splitlines()
@@ -532,6 +541,59 @@ def test_uniform_files_are_read_in_place(tmp_path: Path) -> None:
         path = tmp_path / "f.csv"
         path.write_bytes(data)
         # When a uniform copy is asked for
-        with transform.uniform_line_breaks(str(path)) as readable:
-            # Then the file itself is used
-            assert readable == str(path)
+        with transform.prepare(str(path)) as file:
+            # Then the file itself is used (through a symlink DuckDB reads literally)
+            assert Path(file.path).is_symlink()
+            assert Path(file.path).resolve() == path.resolve()
+
+
+# --- the pre-scan ------------------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _scan_by_hand(data: bytes, limit: int) -> tuple[set[str], int, list[tuple[int, int]], int]:
+    """What the pre-scan must find, computed the slow, obvious way."""
+    crlf = len(re.findall(rb"\r\n", data))
+    kinds = {
+        kind
+        for kind, count in (
+            ("CRLF", crlf),
+            ("CR", len(re.findall(rb"\r(?!\n)", data))),
+            ("LF", len(re.findall(rb"(?<!\r)\n", data))),
+        )
+        if count
+    }
+    long_lines = [m.span() for m in re.finditer(rb"[^\r\n]+", data) if m.end() - m.start() > limit]
+    return kinds, max(len(data.splitlines()) - 1, 0), long_lines, len(data) - len(data.rstrip(b"\0"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"bb", b"\n", b"\r", b"\r\n", b"\0", b"\x1f", b"x" * 9]), max_size=60).map(
+        b"".join
+    ),
+    chunk=st.sampled_from([1, 2, 3, 4, 5, 8, 16, 1024]),
+)
+def test_the_pre_scan_agrees_with_a_slow_reading(tmp_path_factory, data: bytes, chunk: int) -> None:
+    # Given any bytes, a line limit of 8 and chunks of any size (so lines and CRLFs straddle chunks)
+    path = tmp_path_factory.mktemp("scan") / "f.csv"
+    path.write_bytes(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transform, "MAX_LINE_BYTES", 8)
+        patch.setattr(transform, "_WINDOW", 4)
+        patch.setattr(transform, "_CHUNK_BYTES", chunk)
+        # When the file is scanned
+        scan = transform.scan_file(str(path))
+    # Then line breaks, lines, over-long lines and the NUL tail are exactly what a slow reading finds
+    kinds, lines, long_lines, trailing_nul = _scan_by_hand(data, 8)
+    assert (set(scan.kinds), scan.lines, list(scan.long_lines), scan.trailing_nul) == (
+        kinds,
+        lines,
+        long_lines,
+        trailing_nul,
+    )
+    # And the delimiter is a byte sequence the file does not contain
+    assert scan.delimiter.encode() not in data

@@ -154,6 +154,20 @@ def test_key_without_a_date_folder_is_rejected(stack: Stack, invoke: Invoke) -> 
     assert "date=YYYY-MM-DD" in result["message"]
 
 
+def test_nested_date_folders_take_the_day_of_the_folder_nearest_the_file(stack: Stack, invoke: Invoke) -> None:
+    # Given a day's file backfilled under another day's folder (two date= segments in the key)
+    key = "daily-flights/date=2020-06-30/backfill/date=2013-01-16/flights.csv"
+    request = landed(stack, request_for(key, SAMPLE), SAMPLE)
+
+    # When it is validated
+    result = invoke("validate", request)
+
+    # Then it is accepted as a file of its own folder's day, not of the outer folder's
+    assert result["status"] == "accepted"
+    assert result["key"] == key
+    assert result["flight_date"] == "2013-01-16"
+
+
 def test_url_encoded_key_with_a_space_is_decoded(stack: Stack, invoke: Invoke) -> None:
     # Given an object whose name has a space; S3 notifications encode it as '+' (and '=' as %3D)
     key = "daily-flights/date=2013-01-15/delta flights (final).csv"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any, Optional
 
-from airline_pipeline.models import Batch, LoadSummary
+from airline_pipeline.models import AirportsLoad, Batch, LoadSummary
+from airline_pipeline.transform import PreparedFile
 
 Row = dict[str, Any]
 
@@ -22,15 +23,19 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def init_schema(self) -> None:
-        """Create the schema and the four tables when missing."""
+        """Create the schema and the five tables when missing."""
 
     @abc.abstractmethod
-    def load_airports(self, path: str) -> int:
-        """Upsert ``airport_id,city,state,name`` rows from a local CSV; returns the rows in the file."""
+    def load_airports(self, path: str) -> AirportsLoad:
+        """Upsert the good ``airport_id,city,state,name`` rows of a local CSV; keep the bad ones apart.
+
+        Raises :class:`~airline_pipeline.errors.InvalidFile` for a wrong header (nothing loaded).
+        """
 
     @abc.abstractmethod
-    def load_file(self, path: str, batch: Batch) -> LoadSummary:
-        """Validate, join and load one local CSV as ``batch``; replaces earlier rows of the same file.
+    def load_file(self, file: PreparedFile, batch: Batch) -> LoadSummary:
+        """Validate, join and load one local CSV (from :func:`~airline_pipeline.transform.prepare`) as
+        ``batch``; replaces earlier rows of the same file.
 
         Raises :class:`~airline_pipeline.errors.NoDataRows` for a file without data rows and
         :class:`~airline_pipeline.errors.WarehouseError` when the load fails (nothing is kept).

@@ -8,25 +8,38 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
 from airline_pipeline import schema, transform
-from airline_pipeline.errors import InvalidFile
-from airline_pipeline.models import Batch, LoadSummary
+from airline_pipeline.errors import IdentityTooLong, InvalidFile
+from airline_pipeline.models import AirportsLoad, Batch, LoadSummary
 
 #: ``:name`` placeholders of read queries (not ``::`` casts).
 PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 AIRPORT_HEADER = ("airport_id", "city", "state", "name")
-#: The temp table :func:`read_airports` fills.
-AIRPORTS_IN = "airports_in"
+#: The temp table :func:`read_airports` fills: one row per line, ``reason`` NULL for a good one.
+AIRPORTS_CHECKED = "airports_checked"
+#: An airports line: the id by the flights' own integer rule (``10830.7``, ``0x10``, ``1e3`` are
+#: refused, never coerced into another airport's id); empty names are NULL.
+AIRPORT_RULES = transform.LineRules(
+    fields=len(AIRPORT_HEADER),
+    rules=(transform.number_rule("t[1]", "airport_id", required=True),),
+    values=(
+        ("airport_id", transform.whole_number("t[1]")),
+        ("city", "NULLIF(t[2], '')"),
+        ("state", "NULLIF(t[3], '')"),
+        ("name", "NULLIF(t[4], '')"),
+    ),
+)
 
-#: The rows of ``airports_in`` to upsert, in ``schema.AIRPORTS_COLUMNS`` order: the last row of a
-#: repeated id wins, as a sequence of upserts would have it.
+#: The good rows of ``airports_checked`` to upsert, in ``schema.AIRPORTS_COLUMNS`` order: the last
+#: line of a repeated id wins, as a sequence of upserts would have it.
 LATEST_AIRPORTS_SQL = f"""SELECT {", ".join(schema.column_names(schema.AIRPORTS_COLUMNS))} FROM (
-        SELECT *, row_number() OVER (PARTITION BY airport_id ORDER BY rn DESC) AS pick
-        FROM (SELECT *, row_number() OVER () AS rn FROM {AIRPORTS_IN})
+        SELECT *, row_number() OVER (PARTITION BY airport_id ORDER BY line_number DESC) AS pick
+        FROM {AIRPORTS_CHECKED} WHERE reason IS NULL
     ) WHERE pick = 1"""
 
 
@@ -41,10 +54,24 @@ def memory_limit(explicit: Optional[str] = None) -> str:
 
 
 def loaded_summary(
-    con: Any, batch: Batch, counts: transform.LoadCounts, *, path: str, dim_table: str, unknown_airports: int
+    con: Any,
+    batch: Batch,
+    counts: transform.LoadCounts,
+    *,
+    file: transform.PreparedFile,
+    dim_table: str,
+    unknown_airports: int,
+    created: Optional[str] = None,
 ) -> LoadSummary:
-    """The LOADED outcome; the unknown airport ids are looked up only when there are any."""
-    return batch.summary(
+    """The LOADED outcome, after the load's last read of the file; call it before committing.
+
+    The unknown airport ids are looked up only when there are any. Then the source is checked to be
+    the version the load started with (:class:`~airline_pipeline.errors.FileChanged` otherwise):
+    every read of the file is behind us, so the rows about to be committed are one snapshot.
+    ``created`` names the warehouse when this process created it (a mistyped ``--warehouse``).
+    """
+    airports = int(con.execute(f"SELECT count(*) FROM {dim_table}").fetchall()[0][0])
+    summary = batch.summary(
         schema.LOADED,
         rows_read=counts.rows_read,
         rows_loaded=counts.rows_loaded,
@@ -53,8 +80,24 @@ def loaded_summary(
         blank_lines=counts.blank_lines,
         unknown_airports=unknown_airports,
         unknown_airport_ids=(
-            transform.unknown_airport_ids(con, path, dim_table, batch.min_dep_delay) if unknown_airports else []
+            transform.unknown_airport_ids(con, file, dim_table, batch.min_dep_delay) if unknown_airports else []
         ),
+        warning=_empty_dimension_warning(created) if airports == 0 else None,
+    )
+    file.check_unchanged()
+    return summary
+
+
+def _empty_dimension_warning(created: Optional[str]) -> str:
+    """Loaded with no airports to join: every flight has NULL airport names. Say so, and say why it may be."""
+    where = (
+        f"the warehouse {created} did not exist and was created by this command (a mistyped --warehouse?); "
+        if created
+        else ""
+    )
+    return (
+        f"{where}{schema.AIRPORTS} is empty: every flight was loaded with unknown airports (NULL names). "
+        "Load the airports (airline-pipeline load-airports) and ingest the file again"
     )
 
 
@@ -66,28 +109,111 @@ def read_first_line(path: str) -> str:
         raise InvalidFile(f"cannot read {path}: {exc}") from exc
 
 
-def read_airports(con: Any, path: str) -> int:
-    """Check the airports CSV at ``path`` and read it into the temp table ``airports_in``; returns its rows.
+@dataclass(frozen=True)
+class AirportsRead:
+    """The airports file's lines: ``rows_read = good + rejected``, blank lines apart."""
 
-    All or nothing: a wrong header, a malformed row or a row without ``airport_id`` raises
-    :class:`~airline_pipeline.errors.InvalidFile` before anything is loaded.
+    rows_read: int
+    rejected: int
+    blank_lines: int
+
+    @property
+    def good(self) -> int:
+        return self.rows_read - self.rejected
+
+
+def read_airports(con: Any, path: str) -> AirportsRead:
+    """Check the airports CSV at ``path`` line by line into the temp table ``airports_checked``.
+
+    A wrong header raises :class:`~airline_pipeline.errors.InvalidFile` (nothing is read). Each
+    other line is good or rejected with its line number and reason, by the same code and rules as
+    a flights file (:func:`transform.check_lines`): one bad row no longer refuses the file, and no
+    row is coerced into an id it does not say.
     """
+    problem = schema.identity_problem("source_file", path)
+    if problem:
+        raise IdentityTooLong(f"{path[:120]}...: {problem}")
     header = read_first_line(path)
     if tuple(field.strip().lower() for field in header.split(",")) != AIRPORT_HEADER:
         raise InvalidFile(f"{path}: expected header '{','.join(AIRPORT_HEADER)}', found '{header}'")
-    quoted = path.replace("'", "''")
-    source = f"""read_csv('{quoted}', header = true, auto_detect = false, store_rejects = true,
-             quote = '"', escape = '"',
-             columns = {{'airport_id': 'BIGINT', 'city': 'VARCHAR', 'state': 'VARCHAR', 'name': 'VARCHAR'}})"""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {AIRPORTS_IN} AS SELECT * FROM {source}")
-    bad = con.execute("SELECT line, csv_line, error_message FROM reject_errors ORDER BY line LIMIT 5").fetchall()
-    if bad:
-        shown = "; ".join(f"line {line}: {text!r} ({message.splitlines()[0]})" for line, text, message in bad)
-        raise InvalidFile(f"{path}: airports file has malformed rows, nothing loaded: {shown}")
-    nulls = int(con.execute(f"SELECT count(*) FROM {AIRPORTS_IN} WHERE airport_id IS NULL").fetchall()[0][0])
-    if nulls:
-        raise InvalidFile(f"{path}: {nulls} rows have no airport_id, nothing loaded")
-    return int(con.execute(f"SELECT count(*) FROM {AIRPORTS_IN}").fetchall()[0][0])
+    with transform.prepare(path) as file:
+        rows_read, blank = transform.check_lines(con, file, AIRPORT_RULES, into=AIRPORTS_CHECKED)
+    rejected = int(con.execute(f"SELECT count(*) FROM {AIRPORTS_CHECKED} WHERE reason IS NOT NULL").fetchall()[0][0])
+    return AirportsRead(rows_read=rows_read, rejected=rejected, blank_lines=blank)
+
+
+def airport_changes(con: Any, dim_table: str) -> tuple[int, int]:
+    """``(added, changed)``: ids of the file the dimension lacks / holds with another city, state or name."""
+    row = con.execute(
+        f"""SELECT count(*) FILTER (WHERE d.airport_id IS NULL),
+                   count(*) FILTER (WHERE d.airport_id IS NOT NULL AND (d.city IS DISTINCT FROM n.city
+                                    OR d.state IS DISTINCT FROM n.state OR d.name IS DISTINCT FROM n.name))
+            FROM ({LATEST_AIRPORTS_SQL}) n
+            LEFT JOIN {transform.unique_dimension_sql(dim_table)} d ON n.airport_id = d.airport_id"""
+    ).fetchall()[0]
+    return int(row[0]), int(row[1])
+
+
+def rejected_airports_select(load_id: str, source_file: str, rejected_at: datetime) -> tuple[str, list[Any]]:
+    """The rejected lines of ``airports_checked`` in ``schema.REJECTED_AIRPORTS_COLUMNS`` order, and bind values."""
+    sql = f"""SELECT CAST(? AS VARCHAR) AS load_id, CAST(? AS VARCHAR) AS source_file, line_number, raw_line,
+                     reason, detail, CAST(? AS TIMESTAMP) AS rejected_at
+              FROM {AIRPORTS_CHECKED} WHERE reason IS NOT NULL ORDER BY line_number"""
+    return sql, [load_id, source_file, rejected_at]
+
+
+#: Rejected rows shown in ``load-airports``' output; all of them are in the table.
+_EXAMPLES = 5
+
+
+def airports_outcome(
+    con: Any, read: AirportsRead, *, load_id: str, source_file: str, changes: tuple[int, int], facts_loaded: bool
+) -> AirportsLoad:
+    """The ``load-airports`` result, with a warning for what an operator must not miss.
+
+    Rejected rows (where to find them), and changed airports when flights are already loaded: the
+    fact table keeps the names it was loaded with (a snapshot), so those flights show the old names
+    until their files are loaded again.
+    """
+    by_reason = dict(
+        con.execute(
+            f"""SELECT reason, count(*) FROM {AIRPORTS_CHECKED} WHERE reason IS NOT NULL
+                GROUP BY reason ORDER BY count(*) DESC, reason"""
+        ).fetchall()
+    )
+    examples = [
+        {"line_number": line, "reason": reason, "detail": detail}
+        for line, reason, detail in con.execute(
+            f"""SELECT line_number, reason, detail FROM {AIRPORTS_CHECKED} WHERE reason IS NOT NULL
+                ORDER BY line_number LIMIT {_EXAMPLES}"""
+        ).fetchall()
+    ]
+    added, changed = changes
+    warnings = []
+    if read.rejected:
+        nothing = " - no airport was loaded" if not read.good else ""
+        warnings.append(
+            f"{read.rejected:,} of {read.rows_read:,} rows rejected, not loaded{nothing}: "
+            f"SELECT * FROM {schema.REJECTED_AIRPORTS} WHERE load_id = '{load_id}'"
+        )
+    if changed and facts_loaded:
+        warnings.append(
+            f"{changed:,} existing airports changed city, state or name: flights already loaded keep the old "
+            "names until their files are loaded again (airline-pipeline reprocess --from D1 --to D2 ...)"
+        )
+    return AirportsLoad(
+        load_id=load_id,
+        source_file=source_file,
+        rows_read=read.rows_read,
+        rows_upserted=read.good,
+        rows_rejected=read.rejected,
+        blank_lines=read.blank_lines,
+        airports_added=added,
+        airports_changed=changed,
+        rejected_by_reason={str(reason): int(count) for reason, count in by_reason.items()},
+        rejected_examples=examples,
+        warning="; ".join(warnings) or None,
+    )
 
 
 def rejected_rows_select(batch: Batch, rejected_at: datetime) -> tuple[str, list[Any]]:
@@ -104,8 +230,9 @@ def rejected_rows_select(batch: Batch, rejected_at: datetime) -> tuple[str, list
 def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: datetime) -> list[Any]:
     """One load attempt's audit values, in ``schema.AUDIT_COLUMNS`` order."""
     values = {
-        "batch_id": batch.batch_id,
-        "source_file": batch.source_file,
+        # A refused load's identity may be too long to keep: its record holds a marked, hashed form.
+        "batch_id": schema.recorded_identity("batch_id", batch.batch_id),
+        "source_file": schema.recorded_identity("source_file", batch.source_file),
         "etag": batch.etag,
         "flight_date": batch.flight_date,
         "status": summary.status,

@@ -22,7 +22,7 @@ import tenacity
 
 from airline_pipeline import schema, transform
 from airline_pipeline.errors import ConfigError, NoDataRows, WarehouseBusy
-from airline_pipeline.models import Batch, LoadSummary, utcnow
+from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.warehouse import common
 from airline_pipeline.warehouse.base import Row, Warehouse
 
@@ -55,6 +55,8 @@ class DuckDBWarehouse(Warehouse):
 
     def __init__(self, path: str, *, lock_timeout: float = 600.0, memory_limit: Optional[str] = None) -> None:
         self.path = str(Path(path).expanduser().resolve())
+        #: Whether the file was missing when this object was made: a load then warns (a mistyped path?).
+        self.created = not os.path.exists(self.path)
         self.lock_timeout = lock_timeout
         self.memory_limit = common.memory_limit(memory_limit)
 
@@ -119,15 +121,26 @@ class DuckDBWarehouse(Warehouse):
             for statement in schema.create_statements(self.dialect):
                 con.execute(statement)
 
-    def load_airports(self, path: str) -> int:
+    def load_airports(self, path: str) -> AirportsLoad:
         with self.connect() as con:
-            count = common.read_airports(con, path)
+            read = common.read_airports(con, path)
+            load_id = new_load_id()
             con.execute("BEGIN TRANSACTION")
-            con.execute(f"INSERT OR REPLACE INTO {schema.AIRPORTS} {common.LATEST_AIRPORTS_SQL}")
-            con.execute("COMMIT")
-            return count
+            try:
+                changes = common.airport_changes(con, schema.AIRPORTS)
+                facts_loaded = bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {schema.FACT})").fetchall()[0][0])
+                con.execute(f"INSERT OR REPLACE INTO {schema.AIRPORTS} {common.LATEST_AIRPORTS_SQL}")
+                rejected, params = common.rejected_airports_select(load_id, path, utcnow())
+                con.execute(f"INSERT INTO {schema.REJECTED_AIRPORTS} {rejected}", params)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            return common.airports_outcome(
+                con, read, load_id=load_id, source_file=path, changes=changes, facts_loaded=facts_loaded
+            )
 
-    def load_file(self, path: str, batch: Batch) -> LoadSummary:
+    def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
         with self.connect() as con:
             loaded_at = utcnow()
             con.execute("BEGIN TRANSACTION")
@@ -139,7 +152,7 @@ class DuckDBWarehouse(Warehouse):
 
                 counts = transform.load_rows(
                     con,
-                    path,
+                    file,
                     insert,
                     dim_table=schema.AIRPORTS,
                     min_dep_delay=batch.min_dep_delay,
@@ -158,7 +171,13 @@ class DuckDBWarehouse(Warehouse):
                     ).fetchone()[0]
                 )
                 summary = common.loaded_summary(
-                    con, batch, counts, path=path, dim_table=schema.AIRPORTS, unknown_airports=unknown
+                    con,
+                    batch,
+                    counts,
+                    file=file,
+                    dim_table=schema.AIRPORTS,
+                    unknown_airports=unknown,
+                    created=self.path if self.created else None,
                 )
                 self._insert_audit(con, batch, summary, finished_at=utcnow())
                 con.execute("COMMIT")

@@ -41,7 +41,7 @@ import tenacity
 
 from airline_pipeline import schema, transform
 from airline_pipeline.errors import ConfigError, LoadFailed, NoDataRows, WarehouseError
-from airline_pipeline.models import Batch, LoadSummary, utcnow
+from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.warehouse import common
 from airline_pipeline.warehouse.base import Row, Warehouse
 
@@ -80,6 +80,8 @@ _COLUMNS = {
     schema.AUDIT: schema.AUDIT_COLUMNS,
 }
 _LOCAL_DIM = "airports_local"
+#: Whether any flight is loaded (``n`` is 0 or 1): only asked when airports changed.
+ANY_FACT = f"SELECT count(*) AS n FROM (SELECT 1 FROM {schema.FACT} LIMIT 1) AS any_fact"
 
 #: The newest COPY errors under a staging prefix; ``:staged`` is ``s3://.../<batch>/%``.
 LOAD_ERRORS_SERVERLESS = """SELECT TRIM(file_name) AS file_name, line_number, TRIM(column_name) AS column_name,
@@ -221,16 +223,24 @@ def copy_csv_sql(table: str, s3_uri: str, iam_role: str, *, columns: list[str]) 
     )
 
 
-def airports_statements(s3_uri: str, iam_role: str) -> list[str]:
-    """The airports upsert: one transaction, keyed on airport_id."""
+def airports_statements(s3_uri: Optional[str], iam_role: str, rejected_uri: Optional[str] = None) -> list[str]:
+    """The airports upsert, keyed on airport_id, and the rejected rows appended: one transaction.
+
+    Either part may be absent (a file whose every row is bad upserts nothing); none: no statement.
+    """
     dim = schema.AIRPORTS
-    return [
-        f"LOCK {dim}",
-        f"CREATE TEMP TABLE {_STAGE_AIRPORTS} (LIKE {dim})",
-        copy_sql(_STAGE_AIRPORTS, s3_uri, iam_role),
-        f"DELETE FROM {dim} WHERE airport_id IN (SELECT airport_id FROM {_STAGE_AIRPORTS})",
-        f"INSERT INTO {dim} SELECT * FROM {_STAGE_AIRPORTS}",
-    ]
+    statements = []
+    if s3_uri:
+        statements += [
+            f"LOCK {dim}",
+            f"CREATE TEMP TABLE {_STAGE_AIRPORTS} (LIKE {dim})",
+            copy_sql(_STAGE_AIRPORTS, s3_uri, iam_role),
+            f"DELETE FROM {dim} WHERE airport_id IN (SELECT airport_id FROM {_STAGE_AIRPORTS})",
+            f"INSERT INTO {dim} SELECT * FROM {_STAGE_AIRPORTS}",
+        ]
+    if rejected_uri:
+        statements.append(copy_sql(schema.REJECTED_AIRPORTS, rejected_uri, iam_role))
+    return statements
 
 
 def file_load_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> list[str]:
@@ -298,14 +308,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _varchar_bytes(sql_type: str) -> Optional[int]:
-    match = re.fullmatch(r"VARCHAR\((\d+)\)", sql_type)
-    return int(match.group(1)) if match else None
-
-
 def _fit(value: Any, sql_type: str) -> Any:
     """Cut a string to a VARCHAR's size in bytes (Redshift counts bytes), never inside a character."""
-    limit = _varchar_bytes(sql_type)
+    limit = schema.varchar_bytes(sql_type)
     if limit is None or not isinstance(value, str):
         return value
     return value.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
@@ -321,16 +326,23 @@ def parquet_select(select_sql: str, columns: tuple[schema.Column, ...]) -> str:
 
     Why: Parquet COPY matches by position and type. NULL-only and integer literals would otherwise
     be written as other Parquet types; VARCHARs are cut to the column's size in bytes (COPY from
-    Parquet cannot truncate); TIMESTAMPs are written in milliseconds, as awswrangler's own Redshift
-    COPY does (the lineage timestamps have whole seconds).
+    Parquet cannot truncate) - except the identity columns (``source_file``, ``batch_id``), which
+    fail the staging instead: a cut identity could equal another file's, and that file's rows would
+    be deleted with this one's. TIMESTAMPs are written in milliseconds, as awswrangler's own
+    Redshift COPY does (the lineage timestamps have whole seconds).
     """
     expressions = []
     for name, sql_type in columns:
-        limit = _varchar_bytes(sql_type)
+        limit = schema.varchar_bytes(sql_type)
+        text = f"CAST({name} AS VARCHAR)"
         if sql_type == "TIMESTAMP":
             expression = f"CAST({name} AS TIMESTAMP_MS)"
+        elif limit is not None and name in schema.IDENTITY_TYPES:
+            expression = (
+                f"CASE WHEN strlen({text}) <= {limit} THEN {text}"
+                f" ELSE error('{name} longer than {limit} bytes: never cut, refused') END"
+            )
         elif limit is not None:
-            text = f"CAST({name} AS VARCHAR)"
             expression = (
                 f"CASE WHEN strlen({text}) <= {limit} THEN {text}"
                 f" WHEN strlen(left({text}, {limit})) <= {limit} THEN left({text}, {limit})"
@@ -393,39 +405,53 @@ class RedshiftWarehouse(Warehouse):
     def init_schema(self) -> None:
         self._run_batch(schema.create_statements(self.dialect), what="create the schema")
 
-    def load_airports(self, path: str) -> int:
+    def load_airports(self, path: str) -> AirportsLoad:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-airports-", dir=self.tmp_dir)
         try:
+            prefix = f"{self.target.staging}airports/{uuid.uuid4().hex}/"
+            load_id = new_load_id()
             con = self._duckdb(workdir)
             try:
-                count = common.read_airports(con, path)
-                if count == 0:
-                    return 0
-                local = os.path.join(workdir, "airports.parquet")
-                sql = parquet_select(common.LATEST_AIRPORTS_SQL, schema.AIRPORTS_COLUMNS)
-                con.execute(f"COPY ({sql}) TO {_duck_quote(local)} (FORMAT PARQUET)").fetchall()
+                read = common.read_airports(con, path)
+                self._copy_dimension(con)
+                changes = common.airport_changes(con, _LOCAL_DIM)
+                facts_loaded = bool(changes[1]) and bool(self.query(ANY_FACT)[0]["n"])
+                staged = {}
+                rejected, params = common.rejected_airports_select(load_id, path, utcnow())
+                for part, sql, columns, bind, rows in (
+                    ("airports", common.LATEST_AIRPORTS_SQL, schema.AIRPORTS_COLUMNS, [], read.good),
+                    ("rejected", rejected, schema.REJECTED_AIRPORTS_COLUMNS, params, read.rejected),
+                ):
+                    if rows:
+                        local = os.path.join(workdir, f"{part}.parquet")
+                        con.execute(
+                            f"COPY ({parquet_select(sql, columns)}) TO {_duck_quote(local)} (FORMAT PARQUET)", bind
+                        )
+                        staged[part] = f"{prefix}{part}/"
+                        self._upload(local, f"{staged[part]}{part}.parquet")
+                outcome = common.airports_outcome(
+                    con, read, load_id=load_id, source_file=path, changes=changes, facts_loaded=facts_loaded
+                )
             finally:
                 con.close()
-            prefix = f"{self.target.staging}airports/{uuid.uuid4().hex}/"
-            self._upload(local, prefix + "airports.parquet")
-            self._run_batch(
-                airports_statements(prefix, self.target.iam_role), what="upsert the airports", staged=prefix
-            )
-            self._delete_staged(prefix)
-            return count
+            statements = airports_statements(staged.get("airports"), self.target.iam_role, staged.get("rejected"))
+            if statements:
+                self._run_batch(statements, what="upsert the airports", staged=prefix)
+                self._delete_staged(prefix)
+            return outcome
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def load_file(self, path: str, batch: Batch) -> LoadSummary:
+    def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-load-", dir=self.tmp_dir)
         try:
-            summary, files = self._stage_locally(path, batch, workdir)
+            summary, files = self._stage_locally(file, batch, workdir)
             prefix = f"{self.target.staging}{staging_segment(batch.batch_id)}/"
             staged: dict[str, Optional[str]] = {}
             for table, part in (("fact", schema.FACT), ("rejected", schema.REJECTED), ("audit", schema.AUDIT)):
-                uploads = [file for file, rows in files[part] if rows]
-                for number, file in enumerate(uploads, start=1):
-                    self._upload(file, f"{prefix}{table}/part-{number}.parquet")
+                uploads = [parquet for parquet, rows in files[part] if rows]
+                for number, parquet in enumerate(uploads, start=1):
+                    self._upload(parquet, f"{prefix}{table}/part-{number}.parquet")
                 staged[part] = f"{prefix}{table}/" if uploads else None
             self._run_batch(
                 file_load_statements(staged, self.target.iam_role), what=f"load batch {batch.batch_id}", staged=prefix
@@ -485,7 +511,7 @@ class RedshiftWarehouse(Warehouse):
         return duckdb.connect(config={"memory_limit": self.memory_limit, "temp_directory": spill})
 
     def _stage_locally(
-        self, path: str, batch: Batch, workdir: str
+        self, file: transform.PreparedFile, batch: Batch, workdir: str
     ) -> tuple[LoadSummary, dict[str, list[tuple[str, int]]]]:
         """Validate and join the file in DuckDB; write each table's rows as Parquet under ``workdir``.
 
@@ -509,7 +535,7 @@ class RedshiftWarehouse(Warehouse):
             loaded_at = utcnow()
             counts = transform.load_rows(
                 con,
-                path,
+                file,
                 write_fact,
                 dim_table=_LOCAL_DIM,
                 min_dep_delay=batch.min_dep_delay,
@@ -519,7 +545,7 @@ class RedshiftWarehouse(Warehouse):
                 raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
             rejected, rejected_params = common.rejected_rows_select(batch, loaded_at)
             write_parquet(schema.REJECTED, rejected, rejected_params)
-            fact_files = ", ".join(_duck_quote(file) for file, _ in files[schema.FACT])
+            fact_files = ", ".join(_duck_quote(parquet) for parquet, _ in files[schema.FACT])
             unknown = int(
                 con.execute(
                     f"""SELECT count(*) FROM read_parquet([{fact_files}])
@@ -527,7 +553,7 @@ class RedshiftWarehouse(Warehouse):
                 ).fetchall()[0][0]
             )
             summary = common.loaded_summary(
-                con, batch, counts, path=path, dim_table=_LOCAL_DIM, unknown_airports=unknown
+                con, batch, counts, file=file, dim_table=_LOCAL_DIM, unknown_airports=unknown
             )
             row = common.audit_row(batch, summary, finished_at=utcnow())
             names = schema.column_names(schema.AUDIT_COLUMNS)
