@@ -381,7 +381,7 @@ def test_duckdb_gets_the_schema_and_the_airports_once(tmp_path: Path) -> None:
             for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'airlines'").fetchall()
         }
         count = con.execute(f"SELECT count(*) FROM {schema.AIRPORTS}").fetchall()[0][0]
-    assert tables == {"airports_dim", "daily_flights_fact", "load_audit", "rejected_rows"}
+    assert tables == {"airports_dim", "daily_flights_fact", "load_audit", "rejected_rows", "rejected_airports"}
     assert count == SHIPPED_ROWS + 1
 
 
