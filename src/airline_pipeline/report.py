@@ -378,8 +378,8 @@ def tidy(report: DelayReport) -> pd.DataFrame:
 
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
-#: (OWASP "CSV Injection": = + - @ tab carriage return).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: (OWASP "CSV Injection": = + - @ tab carriage return; OWASP ASVS 1.2.10 adds NUL).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 
 
 def spreadsheet_safe(text: str) -> str:

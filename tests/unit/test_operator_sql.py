@@ -146,7 +146,7 @@ def test_local_listing_accepts_both_date_layouts_and_skips_the_rest(tmp_path: Pa
     ]
 
 
-@pytest.mark.parametrize("trigger", ["=", "+", "-", "@", "\t", "\r"])
+@pytest.mark.parametrize("trigger", ["=", "+", "-", "@", "\t", "\r", "\x00"])
 def test_text_that_would_start_a_spreadsheet_formula_is_quoted(trigger: str) -> None:
     # Given a name from the data starting with one of OWASP's formula triggers
     name = f'{trigger}HYPERLINK("http://example.com")'
