@@ -1,5 +1,9 @@
 """``airline-pipeline``: the command line. Progress and messages go to stderr; the last stdout
 line of every command is one JSON object, so scripts can ``tail -n1 | jq``.
+
+That holds for failures too - a refused argument (exit 2), a failed command (exit 1), Ctrl-C (130)
+or SIGTERM (143): a message on stderr naming the cause and what to do, then the JSON line with
+``status``, ``error`` and ``message``. Tracebacks are for ``--debug`` only.
 """
 
 from __future__ import annotations
@@ -12,16 +16,20 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
-from airline_pipeline import __version__, schema
-from airline_pipeline.errors import ConfigError, PipelineError
+from airline_pipeline import __version__, interrupts, schema
+from airline_pipeline.errors import ConfigError, Interrupted, PipelineError
 from airline_pipeline.warehouse import describe, open_warehouse
 
 log = logging.getLogger("airline_pipeline")
 
 #: Files above this size get a download progress bar.
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+#: Exit code of a refused command line (argparse's).
+USAGE_EXIT = 2
+#: The range of the warehouse's integer columns (BIGINT).
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 def default_warehouse() -> str:
@@ -33,6 +41,11 @@ def emit(payload: Any) -> None:
     """The command's result: one JSON line on stdout, always the last one."""
     sys.stdout.write(json.dumps(payload, default=str) + "\n")
     sys.stdout.flush()
+
+
+def failure(error: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON line of a command that failed before it had a result of its own."""
+    return {"status": "FAILED", "error": error, "message": message, **extra}
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -106,6 +119,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
             )
         failed = result.files_failed
     log.info("reprocess %s..%s: %s files, %s failed", args.date_from, args.date_to, result.files_found, failed)
+    if result.error:
+        log.error("%s: %s", result.error, result.message)
     emit(result.model_dump(mode="json"))
     return 1 if failed else 0
 
@@ -126,6 +141,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             "attempts": len(rows),
             "loaded": statuses.count(schema.LOADED),
             "failed": statuses.count(schema.FAILED),
+            "started": statuses.count(schema.STARTED),
         }
     )
     return 0
@@ -134,6 +150,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from airline_pipeline import report
 
+    report.prepare_out_dir(args.out)  # before the queries: a wrong --out fails in a second, not after them
     with open_warehouse(args.warehouse) as warehouse:
         numbers = report.build_report(
             warehouse,
@@ -159,16 +176,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         port=args.port,
         keep_running=args.keep_running,
     )
-    emit(summary)
-    return 0 if summary["execution_status"] == "SUCCEEDED" else 1
+    return _execution_outcome(summary, succeeded=summary["execution_status"] == "SUCCEEDED")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from airline_pipeline.deployed import verify
 
     summary = verify(args.stack_name, flights=args.flights, flight_date=args.date, name=args.name, timeout=args.timeout)
+    return _execution_outcome(
+        summary, succeeded=summary["execution_status"] == "SUCCEEDED" and summary["rows_loaded"] > 0
+    )
+
+
+def _execution_outcome(summary: dict[str, Any], *, succeeded: bool) -> int:
+    """``demo`` / ``verify``: print the execution's summary, with ``status``/``message`` when it failed."""
+    if not succeeded:
+        summary = {
+            "status": "FAILED",
+            "message": f"the execution ended {summary['execution_status']} with {summary.get('rows_loaded')} rows: "
+            f"{summary.get('error') or ''} {summary.get('cause') or ''}".strip(),
+            **summary,
+        }
     emit(summary)
-    return 0 if summary["execution_status"] == "SUCCEEDED" and summary["rows_loaded"] > 0 else 1
+    return 0 if succeeded else 1
 
 
 # --- plumbing -----------------------------------------------------------------------------------
@@ -204,13 +234,46 @@ def _iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value}") from None
 
 
+def _whole(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``low..high`` (``1e23`` and ``2**64`` are refused, named)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{value}' is not a whole number ({what})") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: {what}")
+        return number
+
+    return parse
+
+
+_DELAY = _whole(BIGINT_MIN, BIGINT_MAX, f"minutes between {BIGINT_MIN} and {BIGINT_MAX}, the delay column's BIGINT")
+_COUNT = _whole(1, BIGINT_MAX, f"at least 1 and at most {BIGINT_MAX}")
+#: Redshift's LIMIT takes at most 2147483647 (and so does this one, on DuckDB too).
+_LIMIT = _whole(1, 2**31 - 1, "at least 1 and at most 2147483647, the largest LIMIT Redshift takes")
+_PORT = _whole(1, 65535, "a TCP port, 1 to 65535")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that, on a refused command line, also prints the JSON line (and exits 2 as usual)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        emit(failure("UsageError", f"{self.prog}: {message}"))
+        raise SystemExit(USAGE_EXIT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="airline-pipeline",
         description="Load daily flights CSVs into the warehouse, locally or through the deployed SAM pipeline.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks of errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_warehouse(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -232,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = with_warehouse(commands.add_parser("ingest", help="validate, join and load one flights file"))
     sub.add_argument("source", metavar="PATH_OR_S3_URI", help=".../date=YYYY-MM-DD/<name>.csv, local or s3://")
-    sub.add_argument("--min-dep-delay", type=int, default=None, metavar="N", help="keep flights with DepDelay >= N")
+    sub.add_argument("--min-dep-delay", type=_DELAY, default=None, metavar="N", help="keep flights with DepDelay >= N")
     sub.add_argument("--batch-id", default=None, help="identifier for this attempt (default: <date>-<random>)")
     sub.set_defaults(func=cmd_ingest)
 
@@ -250,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--bucket", metavar="B", help="files under s3://B/<prefix>date=.../")
     where.add_argument("--source", dest="source_dir", metavar="DIR", help="files under DIR/date=.../")
     sub.add_argument("--prefix", default="daily-flights/", help="S3 key prefix (default: daily-flights/)")
-    sub.add_argument("--min-dep-delay", type=int, default=None, metavar="N", help="keep flights with DepDelay >= N")
+    sub.add_argument("--min-dep-delay", type=_DELAY, default=None, metavar="N", help="keep flights with DepDelay >= N")
     sub.add_argument(
         "--via-state-machine",
         metavar="ARN",
@@ -260,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=cmd_reprocess)
 
     sub = with_warehouse(commands.add_parser("history", help="the load attempts, newest first"))
-    sub.add_argument("--last", type=int, default=20, metavar="N", help="how many attempts (default: 20)")
+    sub.add_argument("--last", type=_LIMIT, default=20, metavar="N", help="how many attempts (default: 20)")
     sub.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     sub.set_defaults(func=cmd_history)
 
@@ -271,12 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--from", dest="date_from", type=_iso_date, metavar="YYYY-MM-DD", help="first day (default: all)")
     sub.add_argument("--to", dest="date_to", type=_iso_date, metavar="YYYY-MM-DD", help="last day (default: all)")
     sub.add_argument(
-        "--min-route-flights", type=int, default=10, metavar="N", help="routes need N arrived flights (default: 10)"
+        "--min-route-flights", type=_COUNT, default=10, metavar="N", help="routes need N arrived flights (default: 10)"
     )
-    sub.add_argument("--top-routes", type=int, default=15, metavar="N", help="worst routes listed (default: 15)")
+    sub.add_argument("--top-routes", type=_LIMIT, default=15, metavar="N", help="worst routes listed (default: 15)")
     sub.set_defaults(func=cmd_report)
 
     _add_stack_commands(commands)
+    for command in commands.choices.values():  # --debug after the command works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -292,7 +357,7 @@ def _add_stack_commands(commands: Any) -> None:
     sub.add_argument("--flights", type=Path, help="flights CSV (default: a real day shipped with the package)")
     sub.add_argument("--airports", type=Path, help="airports CSV airport_id,city,state,name (default: shipped)")
     sub.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD", help="flight date (default: 2013-01-15)")
-    sub.add_argument("--port", type=int, default=4566, help="emulator port on 127.0.0.1 (default: 4566)")
+    sub.add_argument("--port", type=_PORT, default=4566, help="emulator port on 127.0.0.1 (default: 4566)")
     sub.add_argument("--project-dir", type=Path, help="the checkout with template.yaml (default: found from cwd)")
     sub.add_argument("--keep-running", action="store_true", help="leave the emulator running afterwards")
     sub.set_defaults(func=cmd_demo)
@@ -316,23 +381,57 @@ def _add_stack_commands(commands: Any) -> None:
     sub.set_defaults(func=cmd_verify)
 
 
+class _Formatter(logging.Formatter):
+    """Log lines for people: an error's traceback becomes its one-line cause unless ``--debug``."""
+
+    def __init__(self, *, tracebacks: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.tracebacks or not record.exc_info:
+            return super().format(record)
+        exc = record.exc_info[1]
+        plain = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        cause = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+        return super().format(plain) + cause
+
+
+def _setup_logging(*, verbose: bool, debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(tracebacks=debug))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose or debug else logging.INFO)
+
+
+def _interrupted(stopped: Interrupted) -> int:
+    log.error("%s: nothing of an unfinished load was kept; run the command again to finish the work", stopped)
+    message = f"{stopped}; nothing of an unfinished load was kept - run the command again"
+    emit({**(stopped.summary or {}), **failure(stopped.code, message, signal=stopped.signal_name)})
+    return stopped.exit_code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+    _setup_logging(verbose=args.verbose, debug=args.debug)
+    interrupts.install()
     try:
         return int(args.func(args))
     except PipelineError as exc:
-        log.error("%s: %s", exc.code, exc)
-        emit({"status": "FAILED", "error": exc.code, "message": str(exc)})
+        log.error("%s: %s", exc.code, exc, exc_info=exc if args.debug else None)
+        emit(failure(exc.code, str(exc)))
         return 1
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        stopped = interrupts.as_interrupted(exc)
+        if stopped is not None:
+            return _interrupted(stopped)
+        # Not a failure we foresaw: its cause in one line (the formatter adds it), the traceback with --debug.
+        log.error(
+            "unexpected error; run again with --debug for the traceback, and report it if it persists", exc_info=exc
+        )
+        emit(failure(type(exc).__name__, str(exc) or repr(exc)))
+        return 1
 
 
 if __name__ == "__main__":

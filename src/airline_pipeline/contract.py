@@ -127,7 +127,8 @@ def check_head(head: bytes, *, total_size: int, key: str, prefix: str = "") -> H
     if not line_break and not complete:
         raise InvalidHeader(
             expected=EXPECTED_HEADER_LINE,
-            found=f"{header_bytes[:80]!r}... (no line break in the first {len(head)} bytes)",
+            found=header_bytes[: InvalidHeader.SHOWN_CHARS * 4].decode("utf-8", errors="replace"),
+            note=f"no line break in the first {len(head)} bytes: is this a CSV file?",
         )
     header_line = _decode_header(header_bytes, key=key)
     has_bom = header_line.startswith(_UTF8_BOM)

@@ -7,6 +7,9 @@ the local emulator; the CLI prints it; the audit table stores it.
 
 from __future__ import annotations
 
+import signal
+from typing import Any, Optional
+
 
 class PipelineError(Exception):
     """Base class: something the user can act on, with a message that says what."""
@@ -40,13 +43,44 @@ class NoDataRows(InvalidFile):
 
 
 class InvalidHeader(InvalidFile):
-    """The first line is not the expected header."""
+    """The first line is not the expected header.
 
-    def __init__(self, expected: str, found: str) -> None:
+    ``found`` is shown as readable text (control characters escaped, cut with an ellipsis), with a
+    hint when it is plainly another delimiter's header; ``note`` adds why it was refused.
+    """
+
+    #: Characters of the found header shown in the message.
+    SHOWN_CHARS = 200
+    _DELIMITERS = (("\t", "tab"), (";", "semicolon"), ("|", "pipe"))
+
+    def __init__(self, expected: str, found: str, note: str = "") -> None:
         self.expected = expected
         self.found = found
-        shown = found if len(found) <= 200 else found[:200] + "..."
-        super().__init__(f"wrong header: expected '{expected}', found '{shown}'")
+        message = f"wrong header: expected '{expected}', found '{readable(found, self.SHOWN_CHARS)}'"
+        if note:
+            message += f" ({note})"
+        hint = self._delimiter_hint(expected, found)
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+    @classmethod
+    def _delimiter_hint(cls, expected: str, found: str) -> str:
+        """'it looks tab-separated ...' when splitting ``found`` on another delimiter gives the expected names."""
+        names = [name.lower() for name in expected.split(",")]
+        for delimiter, name in cls._DELIMITERS:
+            fields = [field.strip().strip('"').lower() for field in found.split(delimiter)]
+            if len(fields) > 1 and (fields == names or "," not in found):
+                return f"it looks {name}-separated: the file must be comma-separated (save it as CSV with commas)"
+        return ""
+
+
+def readable(text: str, limit: int) -> str:
+    """``text`` as one printable line: control characters escaped (a tab reads ``\\t``), cut at ``limit`` with ``…``."""
+    shown = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text[: limit + 1]
+    )
+    return shown if len(text) <= limit and len(shown) <= limit else shown[:limit] + "…"
 
 
 class InvalidEncoding(InvalidFile):
@@ -92,9 +126,37 @@ class WarehouseBusy(WarehouseError):
     """Another process holds the warehouse (DuckDB file lock) for longer than we are willing to wait."""
 
 
+class WarehouseUnavailable(WarehouseError):
+    """The warehouse cannot be opened or written: missing, not a database, damaged, no permission, disk full."""
+
+
 class LoadFailed(WarehouseError):
     """A load statement failed; ``details`` carries what the warehouse said (e.g. COPY errors)."""
 
     def __init__(self, message: str, details: str = "") -> None:
         self.details = details
         super().__init__(f"{message}: {details}" if details else message)
+
+
+# --- the command was stopped -----------------------------------------------------------------------
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the command; the load in progress was rolled back.
+
+    A KeyboardInterrupt, so that no ``except Exception`` on its way out can swallow it. ``summary``
+    is the interrupted load's outcome (the JSON the CLI prints), when there was one.
+    """
+
+    code = "Interrupted"
+
+    def __init__(self, signal_name: str = "SIGINT", summary: Optional[dict[str, Any]] = None) -> None:
+        self.signal_name = signal_name
+        self.summary = summary
+        how = "Ctrl-C (SIGINT)" if signal_name == "SIGINT" else signal_name
+        super().__init__(f"stopped by {how}")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports a command a signal ended (130 for Ctrl-C)."""
+        return 128 + int(getattr(signal, self.signal_name, signal.SIGINT))

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Optional
 
-from airline_pipeline import schema
+from airline_pipeline import interrupts, schema
 from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_none
 from airline_pipeline.errors import IdentityTooLong, PipelineError
 from airline_pipeline.models import Batch, LoadSummary, new_batch_id
@@ -30,7 +30,8 @@ def ingest(
 
     Never raises for a bad file or a failed load: the result's ``status`` is ``FAILED`` with
     ``error`` (a stable code) and ``message``, and a FAILED audit row is written. Loading the
-    same location again replaces its rows.
+    same location again replaces its rows. Ctrl-C or SIGTERM (:mod:`airline_pipeline.interrupts`)
+    is recorded the same way, then raised as :class:`~airline_pipeline.errors.Interrupted`.
     """
     started = time.monotonic()
     batch = Batch(batch_id=batch_id or new_batch_id(), source_file=location, min_dep_delay=min_dep_delay)
@@ -46,7 +47,14 @@ def ingest(
         summary = _load(source, batch, warehouse, download_progress)
     except PipelineError as exc:
         summary = _failed(batch, exc.code, str(exc), warehouse)
-    except Exception as exc:  # a bug or an engine error: still one FAILED audit row and a summary
+    except (Exception, KeyboardInterrupt) as exc:
+        stopped = interrupts.as_interrupted(exc)
+        if stopped is not None:
+            message = f"{stopped}: the load was rolled back, nothing of it was kept; run it again to load the file"
+            summary = _failed(batch, stopped.code, message, warehouse)
+            stopped.summary = summary.replace(duration_seconds=round(time.monotonic() - started, 3)).as_json()
+            raise stopped from (None if stopped is exc else exc)
+        # a bug or an engine error: still one FAILED audit row and a summary
         log.exception("unexpected error while loading %s", location)
         summary = _failed(batch, type(exc).__name__, str(exc), warehouse)
     return summary.replace(duration_seconds=round(time.monotonic() - started, 3))

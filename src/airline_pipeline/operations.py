@@ -177,6 +177,9 @@ class ReprocessSummary(BaseModel):
     rows_loaded: int
     rows_rejected: int
     files: list[FileResult] = Field(default_factory=list)
+    #: When a file failed: ``FilesFailed`` and which ones, so the last line alone says what went wrong.
+    error: Optional[str] = None
+    message: Optional[str] = None
 
 
 def reprocess(
@@ -217,7 +220,8 @@ def reprocess(
             results.append(FileResult.of(summary, found.flight_date))
             bar.set_postfix(failed=sum(r.status != schema.LOADED for r in results), refresh=False)
             bar.update(1)
-    failed = sum(r.status != schema.LOADED for r in results)
+    failed_files = [r for r in results if r.status != schema.LOADED]
+    failed = len(failed_files)
     return ReprocessSummary(
         date_from=date_from,
         date_to=date_to,
@@ -229,6 +233,13 @@ def reprocess(
         rows_loaded=sum(r.rows_loaded for r in results),
         rows_rejected=sum(r.rows_rejected for r in results),
         files=results,
+        error="FilesFailed" if failed else None,
+        message=(
+            f"{failed} of {len(results)} files failed, e.g. {failed_files[0].file}: "
+            f"{failed_files[0].error}: {failed_files[0].message} - fix them and reprocess their dates"
+            if failed
+            else None
+        ),
     )
 
 
@@ -255,6 +266,8 @@ class StateMachineReprocessSummary(BaseModel):
     executions_started: int
     executions_failed: int
     executions: list[ExecutionResult] = Field(default_factory=list)
+    error: Optional[str] = None
+    message: Optional[str] = None
 
 
 def execution_name(found: FoundFile) -> str:
@@ -315,6 +328,12 @@ def reprocess_via_state_machine(
         executions_started=sum(r.execution_arn is not None for r in results),
         executions_failed=failed,
         executions=results,
+        error="ExecutionsFailed" if failed else None,
+        message=(
+            f"{failed} of {len(results)} executions did not {'succeed' if wait else 'start'}: see executions[]"
+            if failed
+            else None
+        ),
     )
 
 
@@ -386,8 +405,16 @@ ORDER BY started_at DESC, finished_at DESC, batch_id DESC
 LIMIT {int(last)}"""
 
 
+#: The history's note on an attempt that has no outcome (yet).
+UNFINISHED = "no outcome recorded: still running, or killed"
+
+
 def load_history(warehouse: Warehouse, *, last: int = 20) -> list[Row]:
-    """The ``last`` audit rows, newest first, each with ``duration_seconds`` added."""
+    """The ``last`` audit rows, newest first, each with ``duration_seconds`` added.
+
+    A STARTED row is an attempt with no outcome: still running, or killed before it could record
+    one (its rows were never committed). It has no ``finished_at`` and no duration.
+    """
     rows = warehouse.query(history_sql(last))
     for row in rows:
         row["duration_seconds"] = _seconds_between(row.get("started_at"), row.get("finished_at"))
@@ -429,7 +456,10 @@ def format_history(rows: list[Row], *, file_width: int = 48, error_width: int = 
             "loaded": [_count(r["rows_loaded"]) for r in rows],
             "rejected": [_count(r["rows_rejected"]) for r in rows],
             "seconds": ["-" if r["duration_seconds"] is None else f"{r['duration_seconds']:.0f}" for r in rows],
-            "error": [_shorten(r["error"], error_width) or "-" for r in rows],
+            "error": [
+                _shorten(r["error"] or (UNFINISHED if r["status"] == schema.STARTED else ""), error_width) or "-"
+                for r in rows
+            ],
         }
     )
     for column in ("status", "flight_date", "file", "error"):

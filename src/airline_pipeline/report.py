@@ -7,13 +7,17 @@ Definitions (also printed in the report):
 - *cancelled*: no departure and no arrival delay (both NULL). *diverted*: departed (a departure
   delay) but no arrival delay. Both are counted separately and left out of every average,
   percentile and on-time share; ``flights = arrived + cancelled + diverted``.
-- *p90*: ``PERCENTILE_CONT(0.9)``, linear interpolation (what pandas' ``quantile(0.9)`` computes).
+- *p90*: ``PERCENTILE_CONT(0.9)``, linear interpolation (what pandas' ``quantile(0.9)`` computes),
+  computed from a histogram of the whole-minute delays (see :func:`_p90_ctes`).
 - *worst routes*: highest average arrival delay among routes with at least ``min_route_flights``
   arrived flights; flights whose airports are unknown to ``airports_dim`` are left out of routes.
 
-The SQL runs unchanged on DuckDB and on Redshift through :meth:`Warehouse.query`. Redshift allows
-only one ORDER BY among the sort-based aggregates of a statement, so the percentiles are computed
-over an unpivoted ``(dimension, group, measure, minutes)`` relation with a single PERCENTILE_CONT.
+The SQL runs unchanged on DuckDB and on Redshift through :meth:`Warehouse.query`, and every
+statement aggregates in the database: what comes back is one row per group, never per flight.
+
+Names in the data (carriers, airports) are data, never markup: HTML is escaped, chart labels have
+matplotlib's ``$`` (math mode) escaped, and ``report.csv`` neutralises text a spreadsheet would run
+as a formula (OWASP "CSV Injection").
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import html
 import io
 import logging
 import re
+import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -64,6 +69,10 @@ DAILY_METRICS = ("flights", "arrived", "cancelled", "diverted", "on_time", "on_t
 
 class NoFlightsInRange(PipelineError):
     """The range holds no fact rows: an empty report would hide a typo in the dates."""
+
+
+class ReportNotWritable(PipelineError):
+    """``--out`` is a file, or a folder that cannot be created or written."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,40 @@ def _grouped_flights_sql(where: str) -> str:
     FROM {schema.FACT} {where}"""
 
 
+def _p90_ctes(values: str, keys: tuple[str, ...]) -> str:
+    """CTEs ending in ``p90 (<keys>, p90)``: PERCENTILE_CONT(0.9) of ``minutes`` in ``values`` per ``keys``.
+
+    Why not PERCENTILE_CONT itself: DuckDB's quantile aggregate holds every value of a group in
+    memory and cannot spill, so a year of flights (3.4M rows, x3 groupings x2 measures) ran out of
+    the warehouse's memory limit. Delays are whole minutes, so a histogram - one row per distinct
+    value, a GROUP BY that spills - and its running count give the same interpolation exactly:
+    the value at 1-based position ``lo = 1 + floor(0.9 (n - 1))`` plus ``tenths / 10`` of the step
+    to the next one. Integer arithmetic only (no float rounding of the position); valid Redshift.
+    """
+    k = ", ".join(keys)
+    return f"""histogram AS (
+    SELECT {k}, minutes, COUNT(*) AS n FROM ({values}) AS v GROUP BY {k}, minutes
+), cumulative AS (
+    SELECT {k}, minutes,
+           SUM(n) OVER (PARTITION BY {k} ORDER BY minutes ROWS UNBOUNDED PRECEDING) AS upto,
+           SUM(n) OVER (PARTITION BY {k}) AS total
+    FROM histogram
+), ranks AS (
+    SELECT {k}, minutes, upto,
+           1 + (9 * (total - 1) - MOD(9 * (total - 1), 10)) / 10 AS lo,
+           MOD(9 * (total - 1), 10) AS tenths
+    FROM cumulative
+), p90 AS (
+    SELECT {k},
+           CAST(MIN(CASE WHEN upto >= lo THEN minutes END) AS DOUBLE PRECISION)
+           + CAST(MAX(tenths) AS DOUBLE PRECISION) / 10
+             * (MIN(CASE WHEN upto >= lo + SIGN(tenths) THEN minutes END) - MIN(CASE WHEN upto >= lo THEN minutes END))
+           AS p90
+    FROM ranks
+    GROUP BY {k}
+)"""
+
+
 def report_statements(
     *,
     date_from: Optional[date] = None,
@@ -149,27 +192,36 @@ GROUP BY dimension, group_value""",
             f"""WITH grouped AS (
     {grouped}
 ), delays AS (
-    SELECT dimension, group_value, CAST('dep_delay' AS VARCHAR(16)) AS measure,
-           CAST(dep_delay AS DOUBLE PRECISION) AS minutes
+    SELECT dimension, group_value, CAST('dep_delay' AS VARCHAR(16)) AS measure, dep_delay AS minutes
     FROM grouped WHERE dep_delay IS NOT NULL
     UNION ALL
-    SELECT dimension, group_value, CAST('arr_delay' AS VARCHAR(16)), CAST(arr_delay AS DOUBLE PRECISION)
+    SELECT dimension, group_value, CAST('arr_delay' AS VARCHAR(16)), arr_delay
     FROM grouped WHERE arr_delay IS NOT NULL
-)
-SELECT dimension, group_value, measure, PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY minutes) AS p90
-FROM delays
-GROUP BY dimension, group_value, measure""",
+), {_p90_ctes("SELECT * FROM delays", ("dimension", "group_value", "measure"))}
+SELECT dimension, group_value, measure, p90
+FROM p90""",
             params,
         ),
         "routes": Statement(
-            f"""SELECT dep_airport, arr_airport,
-       {_counts_sql()},
-       AVG(CAST(arr_delay AS DOUBLE PRECISION)) AS avg_arr_delay,
-       PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY CAST(arr_delay AS DOUBLE PRECISION)) AS p90_arr_delay
-FROM {schema.FACT} {route_where}
-GROUP BY dep_airport, arr_airport
-HAVING COUNT(arr_delay) >= {int(min_route_flights)}
-ORDER BY avg_arr_delay DESC, arrived DESC, dep_airport, arr_airport
+            f"""WITH routes AS (
+    SELECT dep_airport, arr_airport,
+           {_counts_sql()},
+           AVG(CAST(arr_delay AS DOUBLE PRECISION)) AS avg_arr_delay
+    FROM {schema.FACT} {route_where}
+    GROUP BY dep_airport, arr_airport
+    HAVING COUNT(arr_delay) >= {int(min_route_flights)}
+), {
+                _p90_ctes(
+                    f"SELECT dep_airport, arr_airport, arr_delay AS minutes FROM {schema.FACT} {route_where} "
+                    "AND arr_delay IS NOT NULL",
+                    ("dep_airport", "arr_airport"),
+                )
+            }
+SELECT r.dep_airport, r.arr_airport, r.flights, r.arrived, r.cancelled, r.diverted, r.on_time,
+       r.avg_arr_delay, p.p90 AS p90_arr_delay
+FROM routes r
+JOIN p90 p ON p.dep_airport = r.dep_airport AND p.arr_airport = r.arr_airport
+ORDER BY r.avg_arr_delay DESC, r.arrived DESC, r.dep_airport, r.arr_airport
 LIMIT {int(top_routes)}""",
             params,
         ),
@@ -313,13 +365,29 @@ def tidy(report: DelayReport) -> pd.DataFrame:
     for record in report.daily.to_dict("records"):
         rows.extend(("daily", str(record["flight_date"])[:10], metric, record[metric]) for metric in DAILY_METRICS)
     frame = pd.DataFrame(
-        [(section, group, metric, _csv_value(metric, value)) for section, group, metric, value in rows],
+        [
+            (section, spreadsheet_safe(group), metric, _csv_value(metric, value))
+            for section, group, metric, value in rows
+        ],
         columns=["section", "group", "metric", "value"],
         dtype=object,
     )
     frame.insert(0, "date_to", (report.date_to or report.last_date).isoformat())
     frame.insert(0, "date_from", (report.date_from or report.first_date).isoformat())
     return frame
+
+
+#: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+#: (OWASP "CSV Injection": = + - @ tab carriage return; OWASP ASVS 1.2.10 adds NUL).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet shows as text: a leading ``'`` when it would start a formula (OWASP's advice).
+
+    For names from the data only; numbers stay numbers (a negative delay is not text).
+    """
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _csv_value(metric: str, value: Any) -> Any:
@@ -337,9 +405,12 @@ _DARK, _LIGHT, _ACCENT = "#1f5f99", "#9cc3e6", "#d9822b"
 
 
 def _label(text: Any, width: int = 38) -> str:
-    """Chart labels only (tables keep full names): airport names lose their boilerplate, then get cut."""
+    """Chart labels only (tables keep full names): airport names lose their boilerplate, then get cut.
+
+    A ``$`` is escaped: to matplotlib a pair of them is math mode, and a lone one fails to parse.
+    """
     short = re.sub(r"\s+Airport$", "", str(text)).replace("International", "Intl")
-    return textwrap.shorten(short, width=width, placeholder="…")
+    return textwrap.shorten(short, width=width, placeholder="…").replace("$", r"\$")
 
 
 def _png(figure: Any) -> str:
@@ -602,15 +673,41 @@ flights (flights with an airport unknown to airports_dim are left out).</p>
 # --- the command -------------------------------------------------------------------------------------
 
 
+def prepare_out_dir(out_dir: str) -> Path:
+    """Check that ``out_dir`` is (or can become) a folder we can write, without creating it yet.
+
+    Raises :class:`ReportNotWritable` naming the problem: a file in the way, no permission.
+    """
+    out = Path(out_dir).expanduser().absolute()
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ReportNotWritable(
+            f"--out {out_dir}: {existing} is a file, not a folder; give --out a folder for report.html and report.csv"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ReportNotWritable(
+            f"--out {out_dir}: cannot write into {existing} ({exc.strerror}); choose a folder you can write"
+        ) from exc
+    return out
+
+
 def write_report(report: DelayReport, out_dir: str, *, source: str = "") -> dict[str, Any]:
     """Write ``report.html`` and ``report.csv`` into ``out_dir``; returns what the CLI prints."""
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out_dir)
     document, charts = render_html(report, source=source)
     html_path, csv_path = out / "report.html", out / "report.csv"
-    html_path.write_text(document, encoding="utf-8")
     table = tidy(report)
-    table.to_csv(csv_path, index=False)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(document, encoding="utf-8")
+        table.to_csv(csv_path, index=False)
+    except OSError as exc:
+        raise ReportNotWritable(
+            f"could not write the report into {out}: {exc}; check the folder and free space"
+        ) from exc
     return {
         "html": str(html_path.resolve()),
         "csv": str(csv_path.resolve()),

@@ -96,7 +96,9 @@ AUDIT = f"{SCHEMA}.load_audit"
 REJECTED = f"{SCHEMA}.rejected_rows"
 REJECTED_AIRPORTS = f"{SCHEMA}.rejected_airports"
 
-#: Audit ``status`` values.
+#: Audit ``status`` values. STARTED is written (committed) when an attempt begins and replaced by
+#: LOADED or FAILED when it ends: one that stays STARTED was killed, or is still running.
+STARTED = "STARTED"
 LOADED = "LOADED"
 FAILED = "FAILED"
 

@@ -412,11 +412,18 @@ def _load_settings(con: Any) -> Iterator[None]:
     """
     con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
     con.execute("SET disabled_compression_methods = 'fsst'")
+    reset = ("RESET disabled_optimizers", "RESET disabled_compression_methods")
     try:
         yield
-    finally:
-        con.execute("RESET disabled_optimizers")
-        con.execute("RESET disabled_compression_methods")
+    except BaseException:
+        # After a failed statement the transaction is aborted and RESET fails too ("please
+        # ROLLBACK"); raised here, that error would replace the cause (disk full, Ctrl-C, a bad file).
+        for statement in reset:
+            with contextlib.suppress(Exception):
+                con.execute(statement)
+        raise
+    for statement in reset:
+        con.execute(statement)
 
 
 def check_lines(

@@ -149,17 +149,14 @@ def test_job_failing_mid_load_keeps_the_previous_copy_whole(pipeline: LocalPipel
     assert first.status == "SUCCEEDED"
     before = batches_of(pipeline, key)
     assert before == {first.batch_id: 895}
-    # and a warehouse that will fail at the end of the next load's transaction: the fact and
-    # rejected rows are replaced first, the audit row is written last, and its table is gone
-    with duckdb.connect(str(pipeline.warehouse_path)) as con:
-        con.execute(f"DROP TABLE {schema.AUDIT}")
-    try:
+    # and a warehouse that will fail at the end of the next load's transaction: the fact and rejected
+    # rows are replaced first, the LOADED audit row is written last, and the audit table refuses it
+    # (the attempt's STARTED row, committed before the transaction, and its FAILED row pass)
+    with refusing_loaded_audit_rows(pipeline):
         # When a corrected file for the same key lands
         corrected = tmp_path / "corrected.csv"
         corrected.write_text(SAMPLE.read_text() + "DL,10570,11000,1,2\n")
         result = pipeline.run_file(corrected, date(2013, 2, 2), name="mid-load.csv")
-    finally:
-        DuckDBWarehouse(str(pipeline.warehouse_path)).init_schema()
 
     # Then the job fails, the notification carries the warehouse's error, and the first copy is intact
     assert result.status == "FAILED"
@@ -168,6 +165,29 @@ def test_job_failing_mid_load_keeps_the_previous_copy_whole(pipeline: LocalPipel
     assert summary["error"] == "GlueJobFAILED"
     assert "load_audit" in summary["cause"]
     assert batches_of(pipeline, key) == before
+    # And the attempt is on record as FAILED with that cause, not left STARTED
+    with duckdb.connect(str(pipeline.warehouse_path), read_only=True) as con:
+        audit = con.execute(
+            f"SELECT status, error FROM {schema.AUDIT} WHERE batch_id = ?", [result.batch_id]
+        ).fetchall()
+    assert [status for status, _ in audit] == ["FAILED"]
+    assert "CHECK constraint" in audit[0][1]
+
+
+@contextmanager
+def refusing_loaded_audit_rows(pipeline: LocalPipeline) -> Iterator[None]:
+    """The audit table swapped for one whose CHECK refuses LOADED rows; afterwards the original, rows kept."""
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in schema.AUDIT_COLUMNS)
+    with duckdb.connect(str(pipeline.warehouse_path)) as con:
+        con.execute(f"ALTER TABLE {schema.AUDIT} RENAME TO load_audit_kept")
+        con.execute(f"CREATE TABLE {schema.AUDIT} ({columns}, CHECK (status <> 'LOADED'))")
+    try:
+        yield
+    finally:
+        with duckdb.connect(str(pipeline.warehouse_path)) as con:
+            con.execute(f"INSERT INTO {schema.SCHEMA}.load_audit_kept SELECT * FROM {schema.AUDIT}")
+            con.execute(f"DROP TABLE {schema.AUDIT}")
+            con.execute(f"ALTER TABLE {schema.SCHEMA}.load_audit_kept RENAME TO load_audit")
 
 
 def test_warehouse_locked_for_too_long_fails_cleanly(pipeline: LocalPipeline) -> None:

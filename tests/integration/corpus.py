@@ -144,6 +144,26 @@ def cases() -> list[Case]:
             error="InvalidKey",
             message=("not a .csv file",),
         ),
+        Case(
+            "tab-separated file",
+            lines(*(row.replace(",", "\t") for row in g[:3]), header=HEADER.replace(",", "\t")),
+            error="InvalidHeader",
+            message=("it looks tab-separated", "must be comma-separated", "found 'Carrier\\tOriginAirportID"),
+            note="the header is shown with visible tabs and the delimiter is named",
+        ),
+        Case(
+            "semicolon-separated file",
+            lines(*(row.replace(",", ";") for row in g[:3]), header=HEADER.replace(",", ";")),
+            error="InvalidHeader",
+            message=("it looks semicolon-separated",),
+        ),
+        Case(
+            "no line break in the first 64 KiB",
+            ("Carrier,OriginAirportID," + "x" * (80 * 1024)).encode() + lines(*g[:2])[len(HEADER) :],
+            error="InvalidHeader",
+            message=("found 'Carrier,OriginAirportID,xxx", "xxx…'", "no line break in the first 65536 bytes"),
+            note="readable text cut with an ellipsis, not a Python bytes repr",
+        ),
         # --- files that load, with the exact rows quarantined ----------------------------------
         Case("lower-case header", lines(*g, header=HEADER.lower())),
         Case(

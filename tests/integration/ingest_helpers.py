@@ -35,13 +35,42 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, timeout: float = 300, env: Optional[dict[str, str]] = None) -> CliResult:
-    """Run ``airline-pipeline ARGS`` (``env`` added to the environment); the last stdout line is the JSON summary."""
+def run_cli(*args: str, timeout: float = 300, env: Optional[dict[str, str]] = None, **popen: Any) -> CliResult:
+    """Run ``airline-pipeline ARGS``; the last stdout line is the JSON summary.
+
+    ``env``: added to this process's environment; ``popen``: more ``subprocess.run`` arguments
+    (``preexec_fn`` to inject a fault).
+    """
     full_env = {**os.environ, **env} if env else None
-    proc = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, check=False, env=full_env)
-    lines = proc.stdout.strip().splitlines()
-    summary = json.loads(lines[-1]) if lines else {}
-    return CliResult(proc.returncode, summary, proc.stdout, proc.stderr)
+    proc = subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=timeout, check=False, env=full_env, **popen
+    )
+    return CliResult(proc.returncode, last_json(proc.stdout), proc.stdout, proc.stderr)
+
+
+def last_json(stdout: str) -> dict[str, Any]:
+    """The JSON object on the last stdout line; ``{}`` when there is none (the tests then say so)."""
+    lines = stdout.strip().splitlines()
+    try:
+        value = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {"_json": value}
+
+
+def assert_clean_failure(result: CliResult, error: Optional[str] = None, *words: str) -> None:
+    """The CLI failure contract: non-zero exit, no traceback, a message on stderr, the JSON line last on stdout."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.summary, f"the last stdout line is not a JSON object: {result.stdout[-500:]!r}"
+    assert {"status", "error", "message"} <= set(result.summary), result.summary
+    assert result.summary["status"] == "FAILED"
+    assert result.summary["message"], result.summary
+    assert result.stderr.strip(), "no message on stderr"
+    if error is not None:
+        assert result.summary["error"] == error, result.summary
+    for word in words:
+        assert word in result.summary["message"], (word, result.summary["message"])
 
 
 def place(root: Path, data: bytes, *, folder: Optional[str] = "date=2013-01-15", name: str = "flights.csv") -> Path:

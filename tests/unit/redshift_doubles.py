@@ -167,6 +167,12 @@ def expect_batch(
     stubber.add_response("batch_execute_statement", {"Id": statement_id}, expected)
 
 
+def expect_start(stubber: Stubber, *, statement_id: str = "start-1") -> None:
+    """The STARTED audit row every file load commits first: one ``execute_statement``, then its wait."""
+    stubber.add_response("execute_statement", {"Id": statement_id}, None)
+    expect_status(stubber, statement_id, "FINISHED")
+
+
 def expect_status(stubber: Stubber, statement_id: str, *statuses: str, **final: Any) -> None:
     """``describe_statement`` answering each status in turn; ``final`` adds fields to the last answer."""
     for index, status in enumerate(statuses):

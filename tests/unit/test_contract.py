@@ -20,6 +20,7 @@ from airline_pipeline.errors import (
     InvalidHeader,
     InvalidKey,
     NoDataRows,
+    readable,
 )
 
 pytestmark = pytest.mark.glue39
@@ -84,7 +85,7 @@ def test_wrong_header_names_expected_and_found(line: str) -> None:
     assert raised.value.found == line
     message = str(raised.value)
     assert EXPECTED_HEADER_LINE in message
-    assert f"found '{line}'" in message
+    assert f"found '{readable(line, InvalidHeader.SHOWN_CHARS)}'" in message  # control characters escaped
     assert raised.value.code == "InvalidHeader"
 
 

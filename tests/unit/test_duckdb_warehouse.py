@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from airline_pipeline.errors import WarehouseUnavailable
 from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
 
 
@@ -48,7 +49,10 @@ def test_an_old_file_that_is_not_a_database_fails_at_once(tmp_path: Path) -> Non
 
     # When it is opened as the warehouse
     started = time.monotonic()
-    with pytest.raises(duckdb.Error, match="not a valid DuckDB database"), DuckDBWarehouse(str(path)).connect():
+    with (
+        pytest.raises(WarehouseUnavailable, match=r"not a valid DuckDB database.*restore it from a backup"),
+        DuckDBWarehouse(str(path)).connect(),
+    ):
         pass
 
     # Then the error comes at once, not after the lock timeout

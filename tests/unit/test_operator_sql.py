@@ -144,3 +144,13 @@ def test_local_listing_accepts_both_date_layouts_and_skips_the_rest(tmp_path: Pa
         ("c.csv", date(2013, 1, 2)),
         ("b.CSV", date(2013, 1, 2)),
     ]
+
+
+@pytest.mark.parametrize("trigger", ["=", "+", "-", "@", "\t", "\r", "\x00"])
+def test_text_that_would_start_a_spreadsheet_formula_is_quoted(trigger: str) -> None:
+    # Given a name from the data starting with one of OWASP's formula triggers
+    name = f'{trigger}HYPERLINK("http://example.com")'
+    # When it is made safe for report.csv / Then a leading quote makes it text, the name otherwise intact
+    assert report.spreadsheet_safe(name) == "'" + name
+    # And ordinary names, and triggers later in a name, are left alone
+    assert report.spreadsheet_safe(f"Plain {trigger} Field") == f"Plain {trigger} Field"

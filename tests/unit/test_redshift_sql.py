@@ -32,6 +32,7 @@ from redshift_doubles import (
     expect_batch,
     expect_dimension,
     expect_read,
+    expect_start,
     expect_status,
     prepared,
     sample_airports,
@@ -47,8 +48,8 @@ from airline_pipeline.warehouse.redshift import (
     LOAD_ERRORS_SERVERLESS,
     MAX_BATCH_STATEMENTS,
     RedshiftWarehouse,
+    audit_insert,
     copy_sql,
-    failure_insert,
     staging_segment,
 )
 
@@ -104,14 +105,20 @@ def airports_with_rejects(session: StubbedSession) -> None:
 
 
 def file_load(session: StubbedSession) -> None:
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
     warehouse(session).load_file(prepared(FLIGHTS_CSV), BATCH)
 
 
-def failed_load(uri: str, error_sql: str, args: Optional[dict[str, str]]) -> Callable[[StubbedSession], None]:
+def failed_load(
+    uri: str, error_sql: str, args: Optional[dict[str, str]], *, then_record_it: bool = False
+) -> Callable[[StubbedSession], None]:
+    """A load whose transaction fails after its STARTED row; ``then_record_it``: the failure is recorded (UPDATE)."""
+
     def scenario(session: StubbedSession) -> None:
+        expect_start(session.stubber)
         expect_dimension(session.stubber, sample_airports(), args=args)
         expect_batch(session.stubber, None)
         expect_status(session.stubber, "batch-1", "FAILED", Error="ERROR: Spectrum Scan Error")
@@ -124,8 +131,14 @@ def failed_load(uri: str, error_sql: str, args: Optional[dict[str, str]]) -> Cal
             parameters=[{"name": "staged", "value": f"{STAGING}{BATCH.batch_id}/%"}],
             statement_id="errors",
         )
+        loader = warehouse(session, uri)
         with pytest.raises(LoadFailed):
-            warehouse(session, uri).load_file(prepared(FLIGHTS_CSV), BATCH)
+            loader.load_file(prepared(FLIGHTS_CSV), BATCH)
+        if then_record_it:
+            session.stubber.add_response("execute_statement", {"Id": "fail-1"}, None)
+            expect_status(session.stubber, "fail-1", "FINISHED")
+            loader.record_failure(BATCH, "LoadFailed: Spectrum Scan Error in bad header")
+            assert session.sent[-1][1].startswith("UPDATE ")
 
     return scenario
 
@@ -147,6 +160,7 @@ SCENARIOS = {
     "failed-load-serverless": failed_load(URI, LOAD_ERRORS_SERVERLESS, None),
     "failed-load-provisioned": failed_load(CLUSTER_URI, LOAD_ERRORS_PROVISIONED, CLUSTER_ARGS),
     "failure": failure(BATCH),
+    "failure-after-start": failed_load(URI, LOAD_ERRORS_SERVERLESS, None, then_record_it=True),
     "failure-without-date-or-etag": failure(BATCH.replace(flight_date=None, etag="")),
 }
 
@@ -238,10 +252,10 @@ def test_a_failure_row_sql_depends_only_on_which_values_are_null_or_empty(
     values: dict[str, Any] = dict.fromkeys(schema.column_names(schema.AUDIT_COLUMNS), 0)
     values.update(text_values, flight_date=flight_date, started_at=started_at, finished_at=started_at)
     # When the FAILED row is built
-    sql, parameters = failure_insert(values)
+    sql, parameters = audit_insert(values)
     # Then the text is the same as for placeholder values with the same NULL/empty pattern: no value is in it
     stand_in = {k: v if v is None or v == "" else "x" for k, v in values.items()}
-    assert sql == failure_insert(stand_in)[0]
+    assert sql == audit_insert(stand_in)[0]
     sqlglot.parse_one(sql, read="redshift")
     # And every other value is a non-empty parameter (the Data API refuses empty ones)
     assert {p["name"] for p in parameters} == {k for k, v in values.items() if v is not None and v != ""}

@@ -30,6 +30,7 @@ from redshift_doubles import (
     expect_batch,
     expect_dimension,
     expect_read,
+    expect_start,
     expect_status,
     prepared,
     sample_airports,
@@ -68,6 +69,8 @@ LOAD_STATEMENTS = [
     f"COPY stage_audit FROM '{PREFIX}audit/' {COPY}",
     "DELETE FROM airlines.daily_flights_fact WHERE source_file IN (SELECT source_file FROM stage_audit)",
     "DELETE FROM airlines.rejected_rows WHERE source_file IN (SELECT source_file FROM stage_audit)",
+    "DELETE FROM airlines.load_audit WHERE finished_at IS NULL AND batch_id IN (SELECT batch_id FROM stage_audit)"
+    " AND started_at IN (SELECT started_at FROM stage_audit)",
     "INSERT INTO airlines.daily_flights_fact SELECT * FROM stage_fact",
     "INSERT INTO airlines.rejected_rows SELECT * FROM stage_rejected",
     "INSERT INTO airlines.load_audit SELECT * FROM stage_audit",
@@ -325,13 +328,23 @@ def test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_inser
     session: StubbedSession, warehouse: RedshiftWarehouse, tmp_path: Path
 ) -> None:
     # Given Redshift holds the sample airports, and the load batch runs for a while
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, LOAD_STATEMENTS)
     expect_status(session.stubber, "batch-1", "SUBMITTED", "STARTED", "FINISHED")
     the_batch = batch()
     # When the sample flights file is loaded
     summary = warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
-    # Then the summary is the one the DuckDB warehouse returns for the same file (3 rejected, airport 99999 unknown)
+    # Then its first call committed a STARTED audit row - one statement, no finish time, values as parameters -
+    # which the load's transaction then replaces (the DELETE ... finished_at IS NULL of LOAD_STATEMENTS)
+    operation, sql, parameters = session.sent[0]
+    assert operation == "ExecuteStatement"
+    assert sql.startswith("INSERT INTO airlines.load_audit (")
+    assert "CAST(NULL AS TIMESTAMP), CAST(NULL AS VARCHAR(4096))" in sql  # finished_at, error
+    values = {p["name"]: p["value"] for p in parameters}
+    assert (values["status"], values["batch_id"]) == ("STARTED", BATCH_ID)
+    assert values["started_at"] == the_batch.started_at.isoformat(sep=" ")
+    # And the summary is the one the DuckDB warehouse returns for the same file (3 rejected, airport 99999 unknown)
     reference, tables = duckdb_reference(tmp_path, the_batch)
     assert summary == reference
     assert (summary.rows_rejected, summary.unknown_airports, summary.unknown_airport_ids) == (3, 1, [99999])
@@ -358,6 +371,7 @@ def test_staged_parquet_matches_the_tables_column_order_and_types(
     session: StubbedSession, warehouse: RedshiftWarehouse
 ) -> None:
     # Given a load of the sample (Parquet COPY into Redshift is positional)
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, LOAD_STATEMENTS)
     expect_status(session.stubber, "batch-1", "FINISHED")
@@ -380,6 +394,7 @@ def test_a_file_without_rejected_rows_copies_no_rejected_file_but_still_replaces
     # Given a clean two-row file
     path = tmp_path / "clean.csv"
     path.write_text("Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nAA,10397,12478,5,\nDL,10397,12478,,\n")
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expected = [sql for sql in LOAD_STATEMENTS if not sql.startswith("COPY stage_rejected")]
     expect_batch(session.stubber, expected)
@@ -397,6 +412,7 @@ def test_a_file_with_only_a_header_raises_no_data_rows_and_loads_nothing(
     # Given a header-only file
     path = tmp_path / "empty.csv"
     path.write_text("Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n")
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports(10))
     # When it is loaded / Then NoDataRows, nothing staged and no batch submitted (no answer stubbed for one)
     with pytest.raises(NoDataRows):
@@ -409,6 +425,7 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
     session: StubbedSession, warehouse: RedshiftWarehouse
 ) -> None:
     # Given the batch fails at its first COPY and sys_load_error_detail explains why
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, LOAD_STATEMENTS)
     expect_status(
@@ -435,21 +452,38 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
         parameters=[{"name": "staged", "value": PREFIX + "%"}],
         statement_id="errors",
     )
+    session.stubber.add_response("execute_statement", {"Id": "fail-1"}, None)
+    expect_status(session.stubber, "fail-1", "FINISHED")
+    the_batch = batch()
     # When the file is loaded
     with pytest.raises(LoadFailed) as failure:
-        warehouse.load_file(prepared(FLIGHTS_CSV), batch())
+        warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
     # Then the error names the failing statement and carries the COPY error text for the notification
     assert "statement 5 (COPY stage_fact" in str(failure.value)
     assert "Invalid digit, Value 'x'" in failure.value.details
     assert "dep_delay" in failure.value.details
     # And the staged files are kept for inspection
     assert len(staged_keys()) == 3
+    # And when the failure is recorded, the attempt's STARTED row becomes FAILED (no second row), values bound
+    warehouse.record_failure(the_batch, "LoadFailed: Invalid digit")
+    operation, sql, parameters = session.sent[-1]
+    assert (operation, sql) == (
+        "ExecuteStatement",
+        "UPDATE airlines.load_audit SET status = CAST(:status AS VARCHAR(16)), "
+        "finished_at = CAST(:finished_at AS TIMESTAMP), error = CAST(:error AS VARCHAR(4096))\n"
+        "WHERE batch_id = CAST(:batch_id AS VARCHAR(64)) AND started_at = CAST(:started_at AS TIMESTAMP)\n"
+        "  AND finished_at IS NULL",
+    )
+    values = {p["name"]: p["value"] for p in parameters}
+    assert (values["status"], values["error"], values["batch_id"]) == ("FAILED", "LoadFailed: Invalid digit", BATCH_ID)
+    assert values["started_at"] == the_batch.started_at.isoformat(sep=" ")
     session.stubber.assert_no_pending_responses()
 
 
 def test_a_provisioned_cluster_reads_copy_errors_from_stl_load_errors(session: StubbedSession) -> None:
     # Given a provisioned-cluster warehouse whose load fails without any COPY error rows
     warehouse = RedshiftWarehouse.from_uri(CLUSTER_URI, boto3_session=session, poll_initial=0)
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports(), args=CLUSTER_ARGS)
     expect_batch(session.stubber, LOAD_STATEMENTS, args=CLUSTER_ARGS)
     expect_status(session.stubber, "batch-1", "FAILED", Error="ERROR: permission denied for relation load_audit")
@@ -472,6 +506,7 @@ def test_a_provisioned_cluster_reads_copy_errors_from_stl_load_errors(session: S
 def test_a_load_that_outlives_the_timeout_is_cancelled(session: StubbedSession) -> None:
     # Given a zero timeout and a batch that is still running at the first look
     warehouse = RedshiftWarehouse.from_uri(URI, boto3_session=session, poll_initial=0, timeout=0)
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, LOAD_STATEMENTS)
     expect_status(session.stubber, "batch-1", "STARTED")
@@ -486,6 +521,7 @@ def test_a_batch_id_with_unsafe_characters_gets_a_safe_unique_staging_key(
     session: StubbedSession, warehouse: RedshiftWarehouse
 ) -> None:
     # Given a batch id (e.g. a Step Functions execution name) with a quote and a space
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")

@@ -7,16 +7,22 @@ its numbers must be exactly the load's, and a batch that is missing or failed mu
 from __future__ import annotations
 
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
+import duckdb
 import pytest
+import sqlglot
 from lambda_support import BAD_HEADER_CSV, SAMPLE_AIRPORTS, SAMPLE_FLIGHTS, load_event
 
+from airline_pipeline import schema
 from airline_pipeline.errors import LoadFailed, WarehouseError
 from airline_pipeline.ingest import ingest
-from airline_pipeline.models import LoadSummary
-from airline_pipeline.warehouse import open_warehouse
+from airline_pipeline.models import Batch, LoadSummary, utcnow
+from airline_pipeline.steps.report import batch_report
+from airline_pipeline.warehouse import Row, common, open_warehouse
+from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
 
 # A report that raises publishes no metric; Powertools warns about the empty flush.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -133,3 +139,49 @@ def test_report_reads_a_copy_of_the_warehouse(
 
     # Then it reads the copy
     assert report["rows_loaded"] == 895
+
+
+# --- an attempt that recorded no outcome (killed: SIGKILL, out of memory, job timeout) -----------------
+
+
+class RedshiftOrdering(DuckDBWarehouse):
+    """The DuckDB file read with Redshift's semantics: each query transpiled by sqlglot from Redshift,
+    which keeps Redshift's NULL ordering explicit (NULLs sort first in DESC there, last in DuckDB)."""
+
+    def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
+        return super().query(sqlglot.transpile(sql, read="redshift", write="duckdb")[0], params)
+
+
+def killed_attempt(warehouse_uri: str, *, minutes_ago: int) -> None:
+    """The STARTED row a load commits before its work, left behind by a process that was killed."""
+    batch = Batch(
+        batch_id=BATCH,
+        source_file="s3://data/daily-flights/date=2013-01-15/flights_2013-01-15.csv",
+        flight_date=date(2013, 1, 15),
+        started_at=utcnow() - timedelta(minutes=minutes_ago),
+    )
+    con = duckdb.connect(warehouse_uri.removeprefix("duckdb://"))
+    row = common.audit_row(batch, batch.summary(schema.STARTED), finished_at=None)
+    con.execute(f"INSERT INTO {schema.AUDIT} VALUES ({', '.join('?' for _ in row)})", row)
+    con.close()
+
+
+def test_an_attempt_that_only_started_fails_the_step_saying_it_was_killed(warehouse: str) -> None:
+    # Given the batch's only audit row is a STARTED one: the job was killed before it recorded an outcome
+    killed_attempt(warehouse, minutes_ago=5)
+    # When the batch is reported / Then it fails, saying what happened and what to do
+    with pytest.raises(LoadFailed, match=f"batch {BATCH} started at .* recorded no outcome: the load was killed"):
+        batch_report(open_warehouse(warehouse), BATCH)
+
+
+def test_a_retried_job_is_reported_by_its_finished_attempt_under_redshift_null_ordering(
+    warehouse: str, tmp_path: Path
+) -> None:
+    # Given a first job run killed after its STARTED row, and the retry (same batch id) LOADED
+    killed_attempt(warehouse, minutes_ago=5)
+    summary = load(warehouse, tmp_path, SAMPLE_FLIGHTS.read_bytes(), day="2013-01-15", batch_id=BATCH)
+    assert summary.status == "LOADED"
+    # When the batch is reported with Redshift's NULL ordering (the STARTED row has no finished_at)
+    report = batch_report(RedshiftOrdering(warehouse.removeprefix("duckdb://")), BATCH)
+    # Then the finished attempt counts, not the killed one
+    assert (report.status, report.rows_loaded, report.fact_rows) == ("LOADED", 895, 895)

@@ -47,7 +47,7 @@ SELECT batch_id, source_file, flight_date, status, rows_read, rows_loaded, rows_
        unknown_airports, unknown_airport_ids, started_at, finished_at, error
 FROM {schema.AUDIT}
 WHERE batch_id = :batch_id
-ORDER BY finished_at DESC
+ORDER BY finished_at DESC NULLS LAST, started_at DESC
 LIMIT 1"""
 
 _FACT_ROWS = f"SELECT count(*) AS n FROM {schema.FACT} WHERE batch_id = :batch_id"
@@ -65,11 +65,21 @@ STATEMENTS = (_AUDIT, _FACT_ROWS, _REASONS)
 
 
 def batch_report(warehouse: Warehouse, batch_id: str) -> BatchReport:
-    """The batch's numbers; raises when the load is missing, failed, or its rows are not all there."""
+    """The batch's numbers; raises when the load is missing, failed, or its rows are not all there.
+
+    The newest *finished* attempt counts (NULLS LAST: Redshift sorts NULL first in DESC): a retried
+    job run leaves its killed attempt's STARTED row next to the LOADED one. Only STARTED rows mean
+    the load never finished.
+    """
     audit = warehouse.query(_AUDIT, {"batch_id": batch_id})
     if not audit:
         raise LoadFailed(f"no load recorded for batch {batch_id}: the Glue job ended without loading the file")
     row = audit[0]
+    if row["status"] == schema.STARTED:
+        raise LoadFailed(
+            f"batch {batch_id} started at {row['started_at']} and recorded no outcome: the load was killed "
+            "(out of memory, timeout) before it finished, and nothing of it was kept; reprocess the file"
+        )
     if row["status"] != schema.LOADED:
         raise LoadFailed(f"batch {batch_id} failed", details=str(row.get("error") or ""))
     fact_rows = int(warehouse.query(_FACT_ROWS, {"batch_id": batch_id})[0]["n"])

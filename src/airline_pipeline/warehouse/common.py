@@ -227,8 +227,8 @@ def rejected_rows_select(batch: Batch, rejected_at: datetime) -> tuple[str, list
     return sql, [batch.batch_id, batch.source_file, batch.flight_date, rejected_at]
 
 
-def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: datetime) -> list[Any]:
-    """One load attempt's audit values, in ``schema.AUDIT_COLUMNS`` order."""
+def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: Optional[datetime]) -> list[Any]:
+    """One load attempt's audit values, in ``schema.AUDIT_COLUMNS`` order (no ``finished_at`` while STARTED)."""
     values = {
         # A refused load's identity may be too long to keep: its record holds a marked, hashed form.
         "batch_id": schema.recorded_identity("batch_id", batch.batch_id),

@@ -16,6 +16,10 @@ rows by joining on the staged audit row (no file name ever appears in SQL text) 
 Only configuration values appear as SQL literals: the IAM role ARN and S3 URIs under the staging
 prefix, both checked against strict patterns before they are quoted.
 
+Every load is on record before it starts: one ``execute_statement`` commits a STARTED audit row;
+the load's transaction deletes it as it inserts the LOADED row, and a failure updates it to
+FAILED. A job killed outright (timeout, out of memory) leaves the STARTED row behind.
+
 Staged objects are deleted after a successful load. A failed load leaves them for inspection:
 give the staging prefix an S3 lifecycle rule (e.g. expire after 7 days) so leftovers go away.
 """
@@ -259,17 +263,37 @@ def file_load_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> 
         f"DELETE FROM {table} WHERE source_file IN (SELECT source_file FROM {audit})"
         for table in (schema.FACT, schema.REJECTED)
     ]
+    # This attempt's STARTED row (same batch and start; unfinished): replaced by the staged LOADED row.
+    statements.append(
+        f"DELETE FROM {schema.AUDIT} WHERE finished_at IS NULL"
+        f" AND batch_id IN (SELECT batch_id FROM {audit}) AND started_at IN (SELECT started_at FROM {audit})"
+    )
     statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in tables]
     assert len(statements) <= MAX_BATCH_STATEMENTS
     return statements
 
 
-def failure_insert(values: Mapping[str, Any]) -> tuple[str, list[SqlParameterTypeDef]]:
-    """A FAILED audit row as ``execute_statement`` SQL with named parameters (values never in the text)."""
+def audit_insert(values: Mapping[str, Any]) -> tuple[str, list[SqlParameterTypeDef]]:
+    """An audit row (STARTED or FAILED) as ``execute_statement`` SQL with named parameters, never values."""
     names = schema.column_names(schema.AUDIT_COLUMNS)
     types = dict(schema.AUDIT_COLUMNS)
     sql = f"""INSERT INTO {schema.AUDIT} ({", ".join(names)})
 VALUES ({", ".join(f"CAST(:{name} AS {types[name]})" for name in names)})"""
+    return bind({name: _fit(values[name], types[name]) for name in names}, sql)
+
+
+#: What a failure changes in the attempt's STARTED row.
+_FAILURE_UPDATE = ("status", "finished_at", "error")
+
+
+def failure_update(values: Mapping[str, Any]) -> tuple[str, list[SqlParameterTypeDef]]:
+    """The attempt's STARTED row (batch and start time, unfinished) becomes its FAILED row, parameters bound."""
+    types = dict(schema.AUDIT_COLUMNS)
+    assignments = ", ".join(f"{name} = CAST(:{name} AS {types[name]})" for name in _FAILURE_UPDATE)
+    sql = f"""UPDATE {schema.AUDIT} SET {assignments}
+WHERE batch_id = CAST(:batch_id AS {types["batch_id"]}) AND started_at = CAST(:started_at AS TIMESTAMP)
+  AND finished_at IS NULL"""
+    names = (*_FAILURE_UPDATE, "batch_id", "started_at")
     return bind({name: _fit(values[name], types[name]) for name in names}, sql)
 
 
@@ -383,6 +407,8 @@ class RedshiftWarehouse(Warehouse):
         self.tmp_dir = tmp_dir
         self._data: Optional[RedshiftDataAPIServiceClient] = None
         self._s3: Optional[S3Client] = None
+        #: (batch_id, started_at) of the attempts whose STARTED row this object committed.
+        self._started: set[tuple[str, datetime]] = set()
 
     @classmethod
     def from_uri(cls, uri: str, **options: Any) -> RedshiftWarehouse:
@@ -443,6 +469,7 @@ class RedshiftWarehouse(Warehouse):
             shutil.rmtree(workdir, ignore_errors=True)
 
     def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
+        self._record_start(batch)
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-load-", dir=self.tmp_dir)
         try:
             summary, files = self._stage_locally(file, batch, workdir)
@@ -462,14 +489,28 @@ class RedshiftWarehouse(Warehouse):
             shutil.rmtree(workdir, ignore_errors=True)
 
     def record_failure(self, batch: Batch, error: str) -> None:
+        """Update this attempt's STARTED row to FAILED; insert a FAILED row when it had none."""
         summary = batch.summary(schema.FAILED, error=error)
         row = common.audit_row(batch, summary, finished_at=utcnow())
-        sql, parameters = failure_insert(dict(zip(schema.column_names(schema.AUDIT_COLUMNS), row)))
+        values = dict(zip(schema.column_names(schema.AUDIT_COLUMNS), row))
+        started = (batch.batch_id, batch.started_at) in self._started
+        sql, parameters = failure_update(values) if started else audit_insert(values)
         try:
             statement = self.data.execute_statement(Sql=sql, Parameters=parameters, **self._args())
             self._wait(statement["Id"], what="record the failed load")
         except Exception:  # the load's own error is what the caller reports
             log.exception("could not write the FAILED audit row for %s", batch.batch_id)
+
+    def _record_start(self, batch: Batch) -> None:
+        """Commit the attempt's STARTED row before any work (one statement; values are parameters)."""
+        row = common.audit_row(batch, batch.summary(schema.STARTED), finished_at=None)
+        sql, parameters = audit_insert(dict(zip(schema.column_names(schema.AUDIT_COLUMNS), row)))
+        try:
+            statement = self.data.execute_statement(Sql=sql, Parameters=parameters, **self._args())
+        except botocore.exceptions.ClientError as exc:
+            raise WarehouseError(f"could not record the start of batch {batch.batch_id}: {exc}") from exc
+        self._wait(statement["Id"], what=f"record the start of batch {batch.batch_id}")
+        self._started.add((batch.batch_id, batch.started_at))
 
     def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
         frame = self._read(sql, params)
