@@ -294,6 +294,7 @@ def test_two_long_uris_sharing_1024_bytes_are_staged_whole(
     first, second = longest_uri("a"), longest_uri("b")
     assert first[:1024] == second[:1024]
     assert first != second
+    expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
@@ -471,7 +472,7 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
         "ExecuteStatement",
         "UPDATE airlines.load_audit SET status = CAST(:status AS VARCHAR(16)), "
         "finished_at = CAST(:finished_at AS TIMESTAMP), error = CAST(:error AS VARCHAR(4096))\n"
-        "WHERE batch_id = CAST(:batch_id AS VARCHAR(64)) AND started_at = CAST(:started_at AS TIMESTAMP)\n"
+        "WHERE batch_id = CAST(:batch_id AS VARCHAR(320)) AND started_at = CAST(:started_at AS TIMESTAMP)\n"
         "  AND finished_at IS NULL",
     )
     values = {p["name"]: p["value"] for p in parameters}
