@@ -334,6 +334,8 @@ def test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_inser
     expect_batch(session.stubber, LOAD_STATEMENTS)
     expect_status(session.stubber, "batch-1", "SUBMITTED", "STARTED", "FINISHED")
     the_batch = batch()
+    s3_calls: list[str] = []
+    warehouse.s3.meta.events.register("before-call.s3", lambda model, **_: s3_calls.append(model.name))
     # When the sample flights file is loaded
     summary = warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
     # Then its first call committed a STARTED audit row - one statement, no finish time, values as parameters -
@@ -364,8 +366,10 @@ def test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_inser
     assert without(audit.rows, schema.AUDIT_COLUMNS, "finished_at") == without(
         tables[schema.AUDIT], schema.AUDIT_COLUMNS, "finished_at"
     )
-    # And the staged objects were deleted after the commit
+    # And the staged objects were deleted after the commit, by key: the job's role has no s3:ListBucket
     assert staged_keys() == []
+    assert "ListObjectsV2" not in s3_calls
+    assert s3_calls.count("DeleteObjects") == 1
 
 
 def test_staged_parquet_matches_the_tables_column_order_and_types(

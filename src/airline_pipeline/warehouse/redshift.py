@@ -443,6 +443,7 @@ class RedshiftWarehouse(Warehouse):
                 changes = common.airport_changes(con, _LOCAL_DIM)
                 facts_loaded = bool(changes[1]) and bool(self.query(ANY_FACT)[0]["n"])
                 staged = {}
+                uploaded: list[str] = []
                 rejected, params = common.rejected_airports_select(load_id, path, utcnow())
                 for part, sql, columns, bind, rows in (
                     ("airports", common.LATEST_AIRPORTS_SQL, schema.AIRPORTS_COLUMNS, [], read.good),
@@ -454,7 +455,7 @@ class RedshiftWarehouse(Warehouse):
                             f"COPY ({parquet_select(sql, columns)}) TO {_duck_quote(local)} (FORMAT PARQUET)", bind
                         )
                         staged[part] = f"{prefix}{part}/"
-                        self._upload(local, f"{staged[part]}{part}.parquet")
+                        uploaded.append(self._upload(local, f"{staged[part]}{part}.parquet"))
                 outcome = common.airports_outcome(
                     con, read, load_id=load_id, source_file=path, changes=changes, facts_loaded=facts_loaded
                 )
@@ -463,7 +464,7 @@ class RedshiftWarehouse(Warehouse):
             statements = airports_statements(staged.get("airports"), self.target.iam_role, staged.get("rejected"))
             if statements:
                 self._run_batch(statements, what="upsert the airports", staged=prefix)
-                self._delete_staged(prefix)
+                self._delete_staged(uploaded)
             return outcome
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -475,15 +476,16 @@ class RedshiftWarehouse(Warehouse):
             summary, files = self._stage_locally(file, batch, workdir)
             prefix = f"{self.target.staging}{staging_segment(batch.batch_id)}/"
             staged: dict[str, Optional[str]] = {}
+            uploaded: list[str] = []
             for table, part in (("fact", schema.FACT), ("rejected", schema.REJECTED), ("audit", schema.AUDIT)):
                 uploads = [parquet for parquet, rows in files[part] if rows]
                 for number, parquet in enumerate(uploads, start=1):
-                    self._upload(parquet, f"{prefix}{table}/part-{number}.parquet")
+                    uploaded.append(self._upload(parquet, f"{prefix}{table}/part-{number}.parquet"))
                 staged[part] = f"{prefix}{table}/" if uploads else None
             self._run_batch(
                 file_load_statements(staged, self.target.iam_role), what=f"load batch {batch.batch_id}", staged=prefix
             )
-            self._delete_staged(prefix)
+            self._delete_staged(uploaded)
             return summary
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -616,20 +618,26 @@ class RedshiftWarehouse(Warehouse):
 
     # --- S3 staging ------------------------------------------------------------------------------
 
-    def _upload(self, local: str, uri: str) -> None:
+    def _upload(self, local: str, uri: str) -> str:
+        """Put ``local`` at ``uri``; returns the URI (what the load later deletes)."""
         bucket, key = _split_s3(_checked_s3_uri(uri))
         self.s3.upload_file(local, bucket, key)
+        return uri
 
-    def _delete_staged(self, prefix: str) -> None:
-        """Best effort: the load already committed; a lifecycle rule expires whatever is left."""
-        bucket, key = _split_s3(prefix)
-        try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-                objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if objects:
-                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})  # type: ignore[typeddict-item]
-        except Exception:
-            log.warning("could not delete the staged objects under %s", prefix, exc_info=True)
+    def _delete_staged(self, uris: list[str]) -> None:
+        """Best effort: the load already committed; a lifecycle rule expires whatever is left.
+
+        The objects this load uploaded, by key: no listing, so the job's role needs no s3:ListBucket.
+        """
+        for start in range(0, len(uris), 1000):  # DeleteObjects takes up to 1,000 keys
+            chunk = [_split_s3(uri) for uri in uris[start : start + 1000]]
+            try:
+                self.s3.delete_objects(
+                    Bucket=chunk[0][0],
+                    Delete={"Objects": [{"Key": key} for _, key in chunk], "Quiet": True},
+                )
+            except Exception:
+                log.warning("could not delete the staged objects %s...", uris[start], exc_info=True)
 
     # --- Data API ------------------------------------------------------------------------------
 
