@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from airline_pipeline.emulator import ACCOUNT, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDER = Path(__file__).resolve().parent / "recorder"
+#: The template's MaxConcurrentLoads default: the emulator's Glue is made to enforce it (recorder/glue_limit.py).
+GLUE_MAX_CONCURRENT_RUNS = 3
 
 #: A deployment as it would be in AWS (Environment dev, X-Ray on, Redshift Serverless with a staging
 #: bucket of its own): deployed only for its IAM roles, which test_iam.py evaluates.
@@ -25,3 +28,12 @@ AWS_LIKE_PARAMETERS = {
     # the namespace's managed admin secret, which the WarehouseBootstrap signs in with
     "RedshiftAdminSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:redshift!analytics-admin-AbCdEf",
 }
+
+
+def admission_backlog(pipeline: Any) -> int:
+    """Messages in the stack's admission queue, visible or in flight (0: every landed file was admitted)."""
+    sqs = pipeline.clients("sqs")
+    queue_url = sqs.get_queue_url(QueueName=pipeline.outputs["AdmissionQueueUrl"].rsplit("/", 1)[1])["QueueUrl"]
+    waiting = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=waiting)["Attributes"]
+    return sum(int(attributes[name]) for name in waiting)

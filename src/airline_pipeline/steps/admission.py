@@ -22,12 +22,9 @@ Why each piece:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any, Callable, Optional
 
 from aws_lambda_powertools.utilities.parser import parse
@@ -36,14 +33,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from airline_pipeline import ledger as ledger_states
-from airline_pipeline.contract import flight_date_or_none
+from airline_pipeline.core.admission import backoff_seconds, execution_name
 from airline_pipeline.ledger import file_id
 from airline_pipeline.sources import decode_event_key
 
 #: Ledger states after which a new event for the same bucket/key/etag has nothing to do.
 FINISHED = frozenset({ledger_states.LOADED, ledger_states.REJECTED})
-#: Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: SQS's largest visibility timeout (12 hours).
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 
@@ -74,25 +69,6 @@ class Message:
 
 class NoFreeSlot(Exception):
     """All ``max_running`` slots are taken: the message comes back after its new visibility timeout."""
-
-
-def execution_name(event: S3EventNotificationEventBridgeModel) -> str:
-    """``<yyyymmdd>-<file stem>-<hash of event id and file>``: readable, valid, the same for one event."""
-    key = decode_event_key(event.detail.object.key)
-    day = flight_date_or_none(key)
-    stem = _NAME_UNSAFE.sub("-", PurePosixPath(key).stem).strip("-")[:40] or "file"
-    identity = f"{event.id}|{file_id(event.detail.bucket.name, key, event.detail.object.etag or '')}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:24]
-    return f"{day:%Y%m%d}-{stem}-{digest}" if day else f"nodate-{stem}-{digest}"
-
-
-def backoff_seconds(receive_count: int, *, base: int, cap: int, rand: Callable[[], float] = random.random) -> int:
-    """Exponential backoff with full jitter on how often the message was received, never above ``cap``.
-
-    Jitter spreads the retries of a burst so they do not all come back in the same second.
-    """
-    ceiling = min(cap, base * 2 ** max(0, min(receive_count - 1, 20)))
-    return max(1, min(cap, int(ceiling / 2 + rand() * ceiling / 2)))
 
 
 @dataclass
@@ -135,7 +111,7 @@ class Starter:
         """
         event = parse(event=json.loads(message.body), model=S3EventNotificationEventBridgeModel)
         bucket, key = event.detail.bucket.name, decode_event_key(event.detail.object.key)
-        name = execution_name(event)
+        name = execution_name(event.id, bucket, key, event.detail.object.etag or "")
         if not event.replay_name and self._finished(file_id(bucket, key, event.detail.object.etag or "")):
             self.outcome.skipped.append(name)
             return "skipped"

@@ -136,3 +136,9 @@ class _AfterBotocoreHandlers(importlib.abc.MetaPathFinder, importlib.abc.Loader)
 _COMPONENT = _component() if _LOG else None
 if _COMPONENT:
     sys.meta_path.insert(0, _AfterBotocoreHandlers())
+
+# The emulator's own process (no component): its Glue enforces MaxConcurrentRuns (glue_limit.py).
+if _COMPONENT is None and os.environ.get("AIRLINE_PIPELINE_GLUE_MAX_CONCURRENT_RUNS"):
+    import glue_limit
+
+    glue_limit.install()

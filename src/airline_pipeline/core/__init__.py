@@ -1,0 +1,1 @@
+"""Pure domain rules: no AWS calls, Python 3.9."""

@@ -1,0 +1,1 @@
+"""Operator commands (reprocess, history, ...) and their helpers."""

@@ -1,0 +1,81 @@
+"""Test-only: make the emulator's Glue enforce a job's MaxConcurrentRuns, as AWS Glue does.
+
+MiniStack accepts ``ExecutionProperty.MaxConcurrentRuns`` and ignores it: every ``StartJobRun``
+starts. In AWS the run beyond the limit fails with ``ConcurrentRunsExceededException``. Loaded by
+sitecustomize.py in the emulator's own process when ``AIRLINE_PIPELINE_GLUE_MAX_CONCURRENT_RUNS``
+is set: once ``ministack.services.glue`` is imported, its ``_start_job_run`` is wrapped to refuse a
+run while that many runs of the job are STARTING/RUNNING/STOPPING. The burst test then passes only
+if the pipeline waits for a slot. Every accepted and refused start is one JSON line in
+``AIRLINE_PIPELINE_GLUE_LIMIT_LOG`` (the test reads the peak and the refusals).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+_ACTIVE = ("STARTING", "RUNNING", "STOPPING")
+_lock = threading.Lock()
+
+
+def _limit() -> int:
+    return int(os.environ["AIRLINE_PIPELINE_GLUE_MAX_CONCURRENT_RUNS"])
+
+
+def _log(line: dict[str, Any]) -> None:
+    path = os.environ.get("AIRLINE_PIPELINE_GLUE_LIMIT_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(line) + "\n")
+
+
+def _wrap(glue: Any) -> None:
+    start = glue._start_job_run
+    from ministack.core.responses import error_response_json
+
+    def limited_start_job_run(data: dict[str, Any]) -> Any:
+        job = data.get("JobName")
+        with _lock:  # count and start atomically: two requests must not both see the last free slot
+            runs = glue._job_runs.get(job) or []
+            active = sum(1 for run in runs if run.get("JobRunState") in _ACTIVE)
+            if active >= _limit():
+                _log({"t": time.time(), "job": job, "active": active, "refused": True})
+                return error_response_json(
+                    "ConcurrentRunsExceededException",
+                    f"Concurrent runs exceeded for {job}: {active} of {_limit()} running",
+                    400,
+                )
+            response = start(data)
+            _log({"t": time.time(), "job": job, "active": active + 1, "refused": False})
+            return response
+
+    glue._start_job_run = limited_start_job_run
+
+
+class _AfterGlueService(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "ministack.services.glue":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        self._inner = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec: Any) -> Any:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._inner.exec_module(module)
+        _wrap(module)
+
+
+def install() -> None:
+    sys.meta_path.insert(0, _AfterGlueService())
