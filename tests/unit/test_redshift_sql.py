@@ -50,6 +50,7 @@ from airline_pipeline.warehouse.redshift import (
     RedshiftWarehouse,
     audit_insert,
     copy_sql,
+    file_load_statements,
     staging_segment,
 )
 
@@ -260,3 +261,20 @@ def test_a_failure_row_sql_depends_only_on_which_values_are_null_or_empty(
     # And every other value is a non-empty parameter (the Data API refuses empty ones)
     assert {p["name"] for p in parameters} == {k for k, v in values.items() if v is not None and v != ""}
     assert all(p["value"] for p in parameters)
+
+
+def test_the_load_transaction_locks_before_any_statement_that_takes_its_snapshot() -> None:
+    # Given the file load's transaction, with rows staged for every table
+    staged = {table: f"{STAGING}batch/{table}/" for table in (schema.FACT, schema.REJECTED, schema.AUDIT)}
+    statements = file_load_statements(staged, ROLE)
+    # Then its first statement locks the three target tables, always in the same order: Redshift takes
+    # a transaction's snapshot at its first COPY, CREATE, DELETE or INSERT ("Serializable isolation"),
+    # so a LOCK after the staging COPYs would leave the DELETE blind to a load that committed before it
+    assert statements[0] == f"LOCK {schema.FACT}, {schema.REJECTED}, {schema.AUDIT}"
+    assert not any(sql.startswith("LOCK ") for sql in statements[1:])
+    # and the rest is stage, then replace: CREATE TEMP x3, COPY x3, DELETE x3, INSERT x3
+    kinds = [sql.split()[0] for sql in statements[1:]]
+    assert kinds == ["CREATE"] * 3 + ["COPY"] * 3 + ["DELETE"] * 3 + ["INSERT"] * 3
+    for sql in statements[1:]:
+        parsed = sqlglot.parse_one(sql, read="redshift")
+        assert not isinstance(parsed, exp.Command), sql
