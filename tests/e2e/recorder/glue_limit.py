@@ -3,7 +3,7 @@
 MiniStack accepts ``ExecutionProperty.MaxConcurrentRuns`` and ignores it: every ``StartJobRun``
 starts. In AWS the run beyond the limit fails with ``ConcurrentRunsExceededException``. Loaded by
 sitecustomize.py in the emulator's own process when ``AIRLINE_PIPELINE_GLUE_MAX_CONCURRENT_RUNS``
-is set: once ``ministack.services.glue`` is imported, its ``_start_job_run`` is wrapped to refuse a
+is set: once ``ministack.services.glue`` is imported, :func:`wrap` wraps its ``_start_job_run`` to refuse a
 run while that many runs of the job are STARTING/RUNNING/STOPPING. The burst test then passes only
 if the pipeline waits for a slot. Every accepted and refused start is one JSON line in
 ``AIRLINE_PIPELINE_GLUE_LIMIT_LOG`` (the test reads the peak and the refusals).
@@ -11,11 +11,8 @@ if the pipeline waits for a slot. Every accepted and refused start is one JSON l
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import json
 import os
-import sys
 import threading
 import time
 from typing import Any
@@ -35,7 +32,8 @@ def _log(line: dict[str, Any]) -> None:
             log.write(json.dumps(line) + "\n")
 
 
-def _wrap(glue: Any) -> None:
+def wrap(glue: Any) -> None:
+    """Wrap ``ministack.services.glue._start_job_run`` with the limit (sitecustomize calls it on import)."""
     start = glue._start_job_run
     from ministack.core.responses import error_response_json
 
@@ -56,26 +54,3 @@ def _wrap(glue: Any) -> None:
             return response
 
     glue._start_job_run = limited_start_job_run
-
-
-class _AfterGlueService(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "ministack.services.glue":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        self._inner = spec.loader
-        spec.loader = self
-        return spec
-
-    def create_module(self, spec: Any) -> Any:
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self._inner.exec_module(module)
-        _wrap(module)
-
-
-def install() -> None:
-    sys.meta_path.insert(0, _AfterGlueService())
