@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from airline_pipeline.steps.admission import Message, Starter, admission_settings
 from airline_pipeline.steps.powertools import aws_client, logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch in which every file waits is a normal answer (all items reported), not a function error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -158,3 +158,19 @@ def test_backoff_grows_with_the_receive_count_and_stays_within_the_cap(count: in
     ceiling = min(900, 30 * 2 ** (count - 1))
     assert 1 <= low <= high <= ceiling <= 900
     assert low >= ceiling // 2
+
+
+def test_a_batch_that_finds_every_slot_taken_is_a_normal_answer_not_a_function_error(
+    stack: Stack, admission: dict[str, Any], invoke: Callable[..., Any]
+) -> None:
+    # Given every load slot is taken
+    invoke("admission", queued(stack, admission["url"], [file_event(day) for day in range(21, 24)]))
+    assert len(running(admission)) == 3
+    # When a batch arrives in which no file finds a slot
+    event = queued(stack, admission["url"], [file_event(24), file_event(25)])
+    response = invoke("admission", event)
+
+    # Then every message is reported to come back later, and the invocation itself succeeded
+    # (a function error would count against the event source mapping and hide real failures)
+    assert {f["itemIdentifier"] for f in response["batchItemFailures"]} == {r["messageId"] for r in event["Records"]}
+    assert len(running(admission)) == 3
