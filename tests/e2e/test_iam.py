@@ -350,7 +350,7 @@ def lambda_service_calls(stack: Stack) -> list[Check]:
         # an SQS event source mapping polls with the function's role (Lambda docs: SQS execution role)
         for mapping in stack.client("lambda").list_event_source_mappings(FunctionName=name)["EventSourceMappings"]:
             queue_arn = mapping["EventSourceArn"]
-            for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"):
+            for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
                 checks.append(Check(role, f"sqs:{action}", queue_arn, "Lambda polls the function's queue"))
             queue = stack.client("sqs").get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
             key = stack.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["KmsMasterKeyId"])
