@@ -54,3 +54,27 @@ def wrap(glue: Any) -> None:
             return response
 
     glue._start_job_run = limited_start_job_run
+    glue._resolve_script = _private_script_copy(glue._resolve_script)
+
+
+def _private_script_copy(resolve: Any) -> Any:
+    """Give each run its own copy of the job's script.
+
+    MiniStack writes an S3 script to one shared temp path per key on every run (``open(path, "wb")``),
+    so a run starting while another rewrites the file can read it empty: python exits 0 and the run
+    SUCCEEDS without running (seen in the 200-file burst: the report step then fails the execution).
+    Each run gets the script's bytes in a directory of its own, under the same file name.
+    """
+    import shutil
+    import tempfile
+
+    def resolve_privately(location: str) -> Any:
+        with _lock:  # no rewrite of the shared copy while this run copies it
+            shared = resolve(location)
+            if not shared or not location.startswith("s3://"):
+                return shared
+            private = os.path.join(tempfile.mkdtemp(prefix="glue-run-"), os.path.basename(shared))
+            shutil.copyfile(shared, private)
+        return private
+
+    return resolve_privately
