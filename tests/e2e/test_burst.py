@@ -70,6 +70,7 @@ def executions_since(pipeline: LocalPipeline, since: datetime) -> list[dict[str,
     return found
 
 
+@pytest.mark.timeout(int(DRAIN_TIMEOUT) + 300)  # the suite's 600 s cannot hold 200 files draining at ~10/min
 def test_a_burst_of_200_files_and_10_duplicates_loads_each_file_exactly_once_without_a_failure(
     pipeline: LocalPipeline, glue_limit_log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
