@@ -9,9 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.settings import get_settings
 from airline_pipeline.steps.crawler import CrawlerState, crawler_status, start_crawler
 from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
+from airline_pipeline.steps.settings import get_settings
 
 
 class CrawlerRequest(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from airline_pipeline.settings import get_settings
 from airline_pipeline.steps.notify import NotifyRequest, NotifyResult, notify
 from airline_pipeline.steps.powertools import aws_client, ledger, metrics, step_handler
+from airline_pipeline.steps.settings import get_settings
 
 
 @step_handler(NotifyRequest, correlation_id_path="execution")

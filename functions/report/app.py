@@ -6,10 +6,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.settings import get_settings
+from airline_pipeline.adapters.warehouse import open_warehouse
 from airline_pipeline.steps.powertools import metrics, step_handler
-from airline_pipeline.steps.report import BatchReport, batch_report
-from airline_pipeline.warehouse import open_warehouse
+from airline_pipeline.steps.settings import get_settings
+from airline_pipeline.steps.verify_load import BatchReport, batch_report
 
 
 class ReportRequest(BaseModel):

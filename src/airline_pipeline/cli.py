@@ -18,9 +18,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
-from airline_pipeline import __version__, interrupts, schema
-from airline_pipeline.errors import ConfigError, Interrupted, PipelineError
-from airline_pipeline.warehouse import describe, open_warehouse
+from airline_pipeline import __version__
+from airline_pipeline.adapters.warehouse import describe, open_warehouse
+from airline_pipeline.core import interrupts, schema
+from airline_pipeline.core.defaults import DATA_PREFIX
+from airline_pipeline.core.errors import ConfigError, Interrupted, PipelineError
 
 log = logging.getLogger("airline_pipeline")
 
@@ -78,7 +80,7 @@ def cmd_load_airports(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from airline_pipeline.ingest import ingest
+    from airline_pipeline.engine.ingest import ingest
 
     with open_warehouse(args.warehouse) as warehouse:
         warehouse.init_schema()
@@ -95,7 +97,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    from airline_pipeline import operations
+    from airline_pipeline.ops import reprocess as operations
 
     if args.wait and not args.via_state_machine:
         raise ConfigError("--wait applies to --via-state-machine only (a local reprocess always waits)")
@@ -126,7 +128,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from airline_pipeline import operations
+    from airline_pipeline.ops import reprocess as operations
 
     with open_warehouse(args.warehouse) as warehouse:
         rows = operations.load_history(warehouse, last=args.last)
@@ -148,7 +150,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from airline_pipeline import report
+    from airline_pipeline.ops import delay_report as report
 
     report.prepare_out_dir(args.out)  # before the queries: a wrong --out fails in a second, not after them
     with open_warehouse(args.warehouse) as warehouse:
@@ -166,7 +168,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from airline_pipeline.demo import run_demo
+    from airline_pipeline.local.demo import run_demo
 
     summary = run_demo(
         flights=args.flights,
@@ -180,7 +182,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from airline_pipeline.deployed import verify
+    from airline_pipeline.ops.verify import verify
 
     summary = verify(args.stack_name, flights=args.flights, flight_date=args.date, name=args.name, timeout=args.timeout)
     return _execution_outcome(
@@ -312,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--bucket", metavar="B", help="files under s3://B/<prefix>date=.../")
     where.add_argument("--source", dest="source_dir", metavar="DIR", help="files under DIR/date=.../")
-    sub.add_argument("--prefix", default="daily-flights/", help="S3 key prefix (default: daily-flights/)")
+    sub.add_argument("--prefix", default=DATA_PREFIX, help=f"S3 key prefix (default: {DATA_PREFIX})")
     sub.add_argument("--min-dep-delay", type=_DELAY, default=None, metavar="N", help="keep flights with DepDelay >= N")
     sub.add_argument(
         "--via-state-machine",

@@ -61,8 +61,8 @@ def _fresh_caches() -> Iterator[None]:
         # only once a test has loaded them: the contract tests also run where the Lambda extra is absent
         if "airline_pipeline.steps.powertools" in sys.modules:
             sys.modules["airline_pipeline.steps.powertools"].aws_client.cache_clear()
-        if "airline_pipeline.settings" in sys.modules:
-            sys.modules["airline_pipeline.settings"].get_settings.cache_clear()
+        if "airline_pipeline.steps.settings" in sys.modules:
+            sys.modules["airline_pipeline.steps.settings"].get_settings.cache_clear()
 
     clear()
     yield

@@ -16,9 +16,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from airline_pipeline import operations, report
-from airline_pipeline.operations import FoundFile
-from airline_pipeline.warehouse import Warehouse, open_warehouse
+from airline_pipeline.adapters.warehouse import Warehouse, open_warehouse
+from airline_pipeline.ops import delay_report as report
+from airline_pipeline.ops import reprocess as operations
+from airline_pipeline.ops.reprocess import FoundFile
 
 RANGES = [
     pytest.param(None, None, id="everything"),

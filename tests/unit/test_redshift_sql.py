@@ -39,10 +39,7 @@ from redshift_doubles import (
 )
 from sqlglot import exp
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError, LoadFailed
-from airline_pipeline.models import Batch
-from airline_pipeline.warehouse.redshift import (
+from airline_pipeline.adapters.warehouse.redshift.sink import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
@@ -52,6 +49,9 @@ from airline_pipeline.warehouse.redshift import (
     copy_sql,
     staging_segment,
 )
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import ConfigError, LoadFailed
+from airline_pipeline.core.outcome import Batch
 
 pytestmark = pytest.mark.glue39
 

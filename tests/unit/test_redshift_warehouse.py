@@ -37,12 +37,9 @@ from redshift_doubles import (
     staged_keys,
 )
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows
-from airline_pipeline.models import Batch
-from airline_pipeline.warehouse import open_warehouse
-from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
-from airline_pipeline.warehouse.redshift import (
+from airline_pipeline.adapters.warehouse import open_warehouse
+from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.adapters.warehouse.redshift.sink import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
@@ -50,6 +47,9 @@ from airline_pipeline.warehouse.redshift import (
     RedshiftWarehouse,
     parquet_select,
 )
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows
+from airline_pipeline.core.outcome import Batch
 
 pytestmark = pytest.mark.glue39
 

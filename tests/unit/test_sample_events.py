@@ -31,11 +31,11 @@ from lambda_support import (
     md5,
 )
 
-from airline_pipeline.events import encode_key, object_created_event
-from airline_pipeline.operations import REPLAY_NAME, FoundFile, execution_name
-from airline_pipeline.settings import Settings
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.adapters.s3 import encode_key, object_created_event
+from airline_pipeline.adapters.sources import decode_event_key
+from airline_pipeline.ops.reprocess import REPLAY_NAME, FoundFile, execution_name
 from airline_pipeline.steps.notify import NotifyRequest
+from airline_pipeline.steps.settings import Settings
 
 #: The validate function's inputs (ValidateFile's Parameters: the S3 event and the execution's name).
 VALIDATE_EVENTS = {

@@ -7,9 +7,9 @@ from typing import Any, Callable
 import pytest
 from lambda_support import LOGICAL_IDS, load_event
 
-from airline_pipeline import ledger
-from airline_pipeline.errors import ConfigError
-from airline_pipeline.settings import Settings, get_settings
+from airline_pipeline.adapters import ledger
+from airline_pipeline.core.errors import ConfigError
+from airline_pipeline.steps.settings import Settings, get_settings
 
 REQUIRED = sorted(name.upper() for name, field in Settings.model_fields.items() if field.is_required())
 

@@ -19,7 +19,7 @@ import botocore.session
 import pytest
 from lambda_support import FUNCTIONS_DIR, ROOT, load_function, load_template
 
-from airline_pipeline import ledger
+from airline_pipeline.adapters import ledger
 from airline_pipeline.steps.crawler import CrawlerState
 from airline_pipeline.steps.notify import NotifyRequest, describe_failure
 from airline_pipeline.steps.validate import ValidationResult
@@ -390,7 +390,7 @@ def test_asl_validator_accepts_the_definition() -> None:
 def test_a_ledger_claim_outlives_the_longest_execution(asl: dict[str, Any]) -> None:
     # Given the longest an execution may run (the definition's TimeoutSeconds) and the claim every
     # Lambda uses (the settings' default, derived in ledger.py from the same timeout)
-    from airline_pipeline.settings import Settings
+    from airline_pipeline.steps.settings import Settings
 
     default_claim_minutes = Settings.model_fields["claim_minutes"].default
 

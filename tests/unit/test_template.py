@@ -15,9 +15,9 @@ from typing import Any, Optional
 import pytest
 from lambda_support import FUNCTIONS_DIR, ROOT, load_template
 
-from airline_pipeline import ledger
-from airline_pipeline.settings import Settings
-from airline_pipeline.warehouse.bootstrap import LOADER, READER
+from airline_pipeline.adapters import ledger
+from airline_pipeline.adapters.warehouse.bootstrap import LOADER, READER
+from airline_pipeline.steps.settings import Settings
 
 TEMPLATE_LINES = (ROOT / "template.yaml").read_text().splitlines()
 

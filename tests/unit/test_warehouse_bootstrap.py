@@ -23,20 +23,20 @@ from redshift_doubles import BUCKET, CLUSTER, CLUSTER_URI, DATABASE, ROLE, STAGI
 from sqlglot import exp
 from test_redshift_sql import BATCH, failure, file_load
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError
-from airline_pipeline.steps.report import STATEMENTS as REPORT_STATEMENTS
-from airline_pipeline.warehouse import bootstrap
-from airline_pipeline.warehouse.bootstrap import (
+from airline_pipeline.adapters.warehouse import bootstrap
+from airline_pipeline.adapters.warehouse.bootstrap import (
     LOADER,
     LOADER_TABLE_PRIVILEGES,
     READER,
     READER_TABLE_PRIVILEGES,
-    SHIPPED_AIRPORTS,
     BootstrapResult,
     SignIn,
     bootstrap_warehouse,
 )
+from airline_pipeline.core import schema
+from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
+from airline_pipeline.core.errors import ConfigError
+from airline_pipeline.steps.verify_load import STATEMENTS as REPORT_STATEMENTS
 
 Invoke = Callable[..., Any]
 Sent = list[tuple[str, str, list[dict[str, str]]]]

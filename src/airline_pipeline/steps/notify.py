@@ -15,9 +15,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field
 
-from airline_pipeline import ledger as ledger_states
-from airline_pipeline.ledger import Ledger, file_id
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.adapters import ledger as ledger_states
+from airline_pipeline.adapters.ledger import Ledger, file_id
+from airline_pipeline.adapters.sources import decode_event_key
 
 _SUBJECT_LIMIT = 99  # SNS: fewer than 100 ASCII characters
 

@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.ledger import Ledger
-from airline_pipeline.settings import Settings
+from airline_pipeline.adapters.ledger import Ledger
+from airline_pipeline.steps.settings import Settings
 
 logger = Logger()
 tracer = Tracer()

@@ -34,9 +34,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from airline_pipeline import __version__, schema
-from airline_pipeline.errors import ConfigError, PipelineError
-from airline_pipeline.warehouse import Warehouse
+from airline_pipeline import __version__
+from airline_pipeline.adapters.warehouse import Warehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import ConfigError, PipelineError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from airline_pipeline.errors import ConfigError
+from airline_pipeline.core.errors import ConfigError
 
 #: The layer's folder (``python/<this>/`` on the Lambda's path): a namespace package, no code.
 ARTIFACTS_PACKAGE = "airline_pipeline_glue_job"

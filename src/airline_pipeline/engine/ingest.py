@@ -6,13 +6,13 @@ import logging
 import time
 from typing import Optional
 
-from airline_pipeline import interrupts, schema
-from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_none
-from airline_pipeline.errors import IdentityTooLong, PipelineError
-from airline_pipeline.models import Batch, LoadSummary, new_batch_id
-from airline_pipeline.sources import ProgressCallback, SourceFile, open_source
-from airline_pipeline.transform import prepare
-from airline_pipeline.warehouse import Warehouse
+from airline_pipeline.adapters.sources import ProgressCallback, SourceFile, open_source
+from airline_pipeline.adapters.warehouse import Warehouse
+from airline_pipeline.core import interrupts, schema
+from airline_pipeline.core.contract import HEAD_BYTES, check_head, flight_date_or_none
+from airline_pipeline.core.errors import IdentityTooLong, PipelineError
+from airline_pipeline.core.outcome import Batch, LoadSummary, new_batch_id
+from airline_pipeline.engine.scan import prepare
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def ingest(
 
     Never raises for a bad file or a failed load: the result's ``status`` is ``FAILED`` with
     ``error`` (a stable code) and ``message``, and a FAILED audit row is written. Loading the
-    same location again replaces its rows. Ctrl-C or SIGTERM (:mod:`airline_pipeline.interrupts`)
-    is recorded the same way, then raised as :class:`~airline_pipeline.errors.Interrupted`.
+    same location again replaces its rows. Ctrl-C or SIGTERM (:mod:`airline_pipeline.core.interrupts`)
+    is recorded the same way, then raised as :class:`~airline_pipeline.core.errors.Interrupted`.
     """
     started = time.monotonic()
     batch = Batch(batch_id=batch_id or new_batch_id(), source_file=location, min_dep_delay=min_dep_delay)

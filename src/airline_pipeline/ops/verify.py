@@ -18,15 +18,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError, PipelineError
-from airline_pipeline.warehouse import describe, open_warehouse
+from airline_pipeline.adapters.warehouse import describe, open_warehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.defaults import SAMPLE_DATE, SAMPLE_FLIGHTS
+from airline_pipeline.core.errors import ConfigError, PipelineError
 
 log = logging.getLogger(__name__)
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
-SAMPLE_DATE = date(2013, 1, 15)
-SAMPLE_FLIGHTS = SAMPLES / f"flights_{SAMPLE_DATE.isoformat()}.csv"
 #: The stack outputs a run needs (template.yaml Outputs).
 REQUIRED_OUTPUTS = ("DataBucketName", "DataPrefix", "StateMachineArn", "WarehouseUri")
 #: The states whose output carries the published notification (ResultPath $.notification).
@@ -258,7 +256,7 @@ def _notification(events: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
 
 def _event_keys(execution_input: dict[str, Any]) -> set[str]:
     """The key an event names: URL-decoded as AWS sends it, or raw as the emulator does."""
-    from airline_pipeline.sources import decode_event_key
+    from airline_pipeline.adapters.sources import decode_event_key
 
     key = str(((execution_input.get("detail") or {}).get("object") or {}).get("key", ""))
     return {key, decode_event_key(key)}

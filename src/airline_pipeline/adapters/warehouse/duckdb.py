@@ -27,11 +27,12 @@ from urllib.parse import parse_qs
 import duckdb
 import tenacity
 
-from airline_pipeline import schema, transform
-from airline_pipeline.errors import ConfigError, NoDataRows, WarehouseBusy, WarehouseError, WarehouseUnavailable
-from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
-from airline_pipeline.warehouse import common
-from airline_pipeline.warehouse.base import Row, Warehouse
+from airline_pipeline.adapters.warehouse import ports
+from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import ConfigError, NoDataRows, WarehouseBusy, WarehouseError, WarehouseUnavailable
+from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
+from airline_pipeline.engine import airports, facts, load, scan
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class DuckDBWarehouse(Warehouse):
         self.created = not os.path.exists(self.path)
         self.lock_timeout = lock_timeout
         self.memory_limit = _check_memory_limit(
-            common.memory_limit(memory_limit),
+            load.memory_limit(memory_limit),
             "the warehouse URI" if memory_limit else "AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT",
         )
 
@@ -240,24 +241,24 @@ class DuckDBWarehouse(Warehouse):
 
     def load_airports(self, path: str) -> AirportsLoad:
         with self.connect() as con:
-            read = common.read_airports(con, path)
+            read = airports.read_airports(con, path)
             load_id = new_load_id()
             con.execute("BEGIN TRANSACTION")
             try:
-                changes = common.airport_changes(con, schema.AIRPORTS)
+                changes = airports.airport_changes(con, schema.AIRPORTS)
                 facts_loaded = bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {schema.FACT})").fetchall()[0][0])
-                con.execute(f"INSERT OR REPLACE INTO {schema.AIRPORTS} {common.LATEST_AIRPORTS_SQL}")
-                rejected, params = common.rejected_airports_select(load_id, path, utcnow())
+                con.execute(f"INSERT OR REPLACE INTO {schema.AIRPORTS} {airports.LATEST_AIRPORTS_SQL}")
+                rejected, params = airports.rejected_airports_select(load_id, path, utcnow())
                 con.execute(f"INSERT INTO {schema.REJECTED_AIRPORTS} {rejected}", params)
                 con.execute("COMMIT")
             except BaseException:  # the real cause, never the ROLLBACK's own complaint
                 _rollback(con)
                 raise
-            return common.airports_outcome(
+            return airports.airports_outcome(
                 con, read, load_id=load_id, source_file=path, changes=changes, facts_loaded=facts_loaded
             )
 
-    def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
+    def load_file(self, file: scan.PreparedFile, batch: Batch) -> LoadSummary:
         with self.connect() as con:
             # On record (committed) before any work; the load's transaction replaces it.
             self._insert_audit(con, batch, batch.summary(schema.STARTED), finished_at=None)
@@ -269,19 +270,19 @@ class DuckDBWarehouse(Warehouse):
                 def insert(select_sql: str, params: list[Any]) -> int:
                     return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
 
-                counts = transform.load_rows(
+                counts = facts.load_rows(
                     con,
                     file,
                     insert,
                     dim_table=schema.AIRPORTS,
                     min_dep_delay=batch.min_dep_delay,
-                    lineage=transform.fact_params(batch.flight_date, batch.source_file, batch.batch_id, loaded_at),
+                    lineage=facts.fact_params(batch.flight_date, batch.source_file, batch.batch_id, loaded_at),
                 )
                 if counts.rows_read == 0:
                     raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
                 _pause_for_fault_tests(con)
                 con.execute(f"DELETE FROM {schema.REJECTED} WHERE source_file = ?", [batch.source_file])
-                rejected, rejected_params = common.rejected_rows_select(batch, loaded_at)
+                rejected, rejected_params = load.rejected_rows_select(batch, loaded_at)
                 con.execute(f"INSERT INTO {schema.REJECTED} {rejected}", rejected_params)
                 unknown = int(
                     con.execute(
@@ -290,7 +291,7 @@ class DuckDBWarehouse(Warehouse):
                         [batch.source_file],
                     ).fetchone()[0]
                 )
-                summary = common.loaded_summary(
+                summary = load.loaded_summary(
                     con,
                     batch,
                     counts,
@@ -321,7 +322,7 @@ class DuckDBWarehouse(Warehouse):
 
     def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
         with self.connect(read_only=True) as con:
-            cursor = con.execute(common.PLACEHOLDER.sub(r"$\1", sql), params or {})
+            cursor = con.execute(ports.PLACEHOLDER.sub(r"$\1", sql), params or {})
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
@@ -338,7 +339,7 @@ class DuckDBWarehouse(Warehouse):
         names = schema.column_names(schema.AUDIT_COLUMNS)
         con.execute(
             f"INSERT INTO {schema.AUDIT} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-            common.audit_row(batch, summary, finished_at=finished_at),
+            load.audit_row(batch, summary, finished_at=finished_at),
         )
 
 

@@ -11,8 +11,8 @@ from functools import lru_cache
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from airline_pipeline import ledger
-from airline_pipeline.errors import ConfigError
+from airline_pipeline.adapters import ledger
+from airline_pipeline.core.errors import ConfigError
 
 
 class Settings(BaseSettings):

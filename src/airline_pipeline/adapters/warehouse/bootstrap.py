@@ -33,16 +33,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError
-from airline_pipeline.warehouse import common
-from airline_pipeline.warehouse.base import Row, Warehouse
-from airline_pipeline.warehouse.redshift import RedshiftTarget, RedshiftWarehouse, bind, copy_csv_sql, role_sql
+from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
+from airline_pipeline.adapters.warehouse.redshift.sink import (
+    RedshiftTarget,
+    RedshiftWarehouse,
+    bind,
+    copy_csv_sql,
+    role_sql,
+)
+from airline_pipeline.core import schema
+from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
+from airline_pipeline.core.errors import ConfigError
+from airline_pipeline.engine import airports
 
 log = logging.getLogger(__name__)
 
-#: The shipped airports dimension, loaded into an empty ``airports_dim``.
-SHIPPED_AIRPORTS = Path(__file__).resolve().parent.parent / "samples" / "airports.csv"
 
 LOADER = "airline_pipeline_loader"
 READER = "airline_pipeline_reader"
@@ -195,8 +200,8 @@ class RedshiftBootstrap(RedshiftWarehouse):
         """Stage the CSV under the staging prefix and COPY it in (no DuckDB in the bootstrap Lambda)."""
         data = path.read_bytes()
         header = data.split(b"\n", 1)[0].decode("utf-8-sig").strip().lower()
-        if tuple(part.strip() for part in header.split(",")) != common.AIRPORT_HEADER:
-            raise ConfigError(f"{path}: expected header {','.join(common.AIRPORT_HEADER)}")
+        if tuple(part.strip() for part in header.split(",")) != airports.AIRPORT_HEADER:
+            raise ConfigError(f"{path}: expected header {','.join(airports.AIRPORT_HEADER)}")
         staged = f"{self.target.staging}bootstrap/{hashlib.sha256(data).hexdigest()[:16]}/airports.csv"
         self._upload(str(path), staged)
         self._run_batch(airports_statements_csv(staged, self.target.iam_role), what="load the airports", staged=staged)
@@ -249,7 +254,7 @@ def bootstrap_warehouse(
 
     ``timeout``: seconds a Redshift statement may take (the custom resource Lambda runs up to 300 s).
     """
-    from airline_pipeline.warehouse import describe, open_warehouse
+    from airline_pipeline.adapters.warehouse import describe, open_warehouse
 
     result = BootstrapResult(warehouse=describe(uri))
     if uri.startswith("redshift-data://"):

@@ -1,34 +1,30 @@
-"""What both warehouses build the same way: the airports input, the rejected rows, the audit row.
+"""The airports file: checked line by line, upserted by id, its rejected rows kept.
 
-One place, so DuckDB and Redshift cannot drift apart on what a load reads or records. Everything
-here runs on a DuckDB connection (the warehouse's own, or a private in-memory one for Redshift).
+Both warehouses run this on a DuckDB connection (the warehouse's own, or a private one for
+Redshift), so they cannot drift apart on what ``load-airports`` accepts, counts or reports.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
-from airline_pipeline import schema, transform
-from airline_pipeline.errors import IdentityTooLong, InvalidFile
-from airline_pipeline.models import AirportsLoad, Batch, LoadSummary
-
-#: ``:name`` placeholders of read queries (not ``::`` casts).
-PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import IdentityTooLong, InvalidFile
+from airline_pipeline.core.outcome import AirportsLoad
+from airline_pipeline.engine import facts, rules, scan
 
 AIRPORT_HEADER = ("airport_id", "city", "state", "name")
 #: The temp table :func:`read_airports` fills: one row per line, ``reason`` NULL for a good one.
 AIRPORTS_CHECKED = "airports_checked"
 #: An airports line: the id by the flights' own integer rule (``10830.7``, ``0x10``, ``1e3`` are
 #: refused, never coerced into another airport's id); empty names are NULL.
-AIRPORT_RULES = transform.LineRules(
+AIRPORT_RULES = rules.LineRules(
     fields=len(AIRPORT_HEADER),
-    rules=(transform.number_rule("t[1]", "airport_id", required=True),),
+    rules=(rules.number_rule("t[1]", "airport_id", required=True),),
     values=(
-        ("airport_id", transform.whole_number("t[1]")),
+        ("airport_id", rules.whole_number("t[1]")),
         ("city", "NULLIF(t[2], '')"),
         ("state", "NULLIF(t[3], '')"),
         ("name", "NULLIF(t[4], '')"),
@@ -41,64 +37,6 @@ LATEST_AIRPORTS_SQL = f"""SELECT {", ".join(schema.column_names(schema.AIRPORTS_
         SELECT *, row_number() OVER (PARTITION BY airport_id ORDER BY line_number DESC) AS pick
         FROM {AIRPORTS_CHECKED} WHERE reason IS NULL
     ) WHERE pick = 1"""
-
-
-#: DuckDB's memory cap during a load. At 192MB a process peaks near 240 MiB for a day (3.4M rows) and
-#: near 290 MiB for 100 days in one file: memory stays flat as files grow (bench/results/latest.md).
-DEFAULT_MEMORY_LIMIT = "192MB"
-
-
-def memory_limit(explicit: Optional[str] = None) -> str:
-    """The load's DuckDB memory_limit: the URI's, else ``AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT``, else the default."""
-    return explicit or os.environ.get("AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
-
-
-def loaded_summary(
-    con: Any,
-    batch: Batch,
-    counts: transform.LoadCounts,
-    *,
-    file: transform.PreparedFile,
-    dim_table: str,
-    unknown_airports: int,
-    created: Optional[str] = None,
-) -> LoadSummary:
-    """The LOADED outcome, after the load's last read of the file; call it before committing.
-
-    The unknown airport ids are looked up only when there are any. Then the source is checked to be
-    the version the load started with (:class:`~airline_pipeline.errors.FileChanged` otherwise):
-    every read of the file is behind us, so the rows about to be committed are one snapshot.
-    ``created`` names the warehouse when this process created it (a mistyped ``--warehouse``).
-    """
-    airports = int(con.execute(f"SELECT count(*) FROM {dim_table}").fetchall()[0][0])
-    summary = batch.summary(
-        schema.LOADED,
-        rows_read=counts.rows_read,
-        rows_loaded=counts.rows_loaded,
-        rows_rejected=counts.rows_rejected,
-        rows_filtered=counts.rows_filtered,
-        blank_lines=counts.blank_lines,
-        unknown_airports=unknown_airports,
-        unknown_airport_ids=(
-            transform.unknown_airport_ids(con, file, dim_table, batch.min_dep_delay) if unknown_airports else []
-        ),
-        warning=_empty_dimension_warning(created) if airports == 0 else None,
-    )
-    file.check_unchanged()
-    return summary
-
-
-def _empty_dimension_warning(created: Optional[str]) -> str:
-    """Loaded with no airports to join: every flight has NULL airport names. Say so, and say why it may be."""
-    where = (
-        f"the warehouse {created} did not exist and was created by this command (a mistyped --warehouse?); "
-        if created
-        else ""
-    )
-    return (
-        f"{where}{schema.AIRPORTS} is empty: every flight was loaded with unknown airports (NULL names). "
-        "Load the airports (airline-pipeline load-airports) and ingest the file again"
-    )
 
 
 def read_first_line(path: str) -> str:
@@ -125,9 +63,9 @@ class AirportsRead:
 def read_airports(con: Any, path: str) -> AirportsRead:
     """Check the airports CSV at ``path`` line by line into the temp table ``airports_checked``.
 
-    A wrong header raises :class:`~airline_pipeline.errors.InvalidFile` (nothing is read). Each
+    A wrong header raises :class:`~airline_pipeline.core.errors.InvalidFile` (nothing is read). Each
     other line is good or rejected with its line number and reason, by the same code and rules as
-    a flights file (:func:`transform.check_lines`): one bad row no longer refuses the file, and no
+    a flights file (:func:`rules.check_lines`): one bad row no longer refuses the file, and no
     row is coerced into an id it does not say.
     """
     problem = schema.identity_problem("source_file", path)
@@ -136,8 +74,8 @@ def read_airports(con: Any, path: str) -> AirportsRead:
     header = read_first_line(path)
     if tuple(field.strip().lower() for field in header.split(",")) != AIRPORT_HEADER:
         raise InvalidFile(f"{path}: expected header '{','.join(AIRPORT_HEADER)}', found '{header}'")
-    with transform.prepare(path) as file:
-        rows_read, blank = transform.check_lines(con, file, AIRPORT_RULES, into=AIRPORTS_CHECKED)
+    with scan.prepare(path) as file:
+        rows_read, blank = rules.check_lines(con, file, AIRPORT_RULES, into=AIRPORTS_CHECKED)
     rejected = int(con.execute(f"SELECT count(*) FROM {AIRPORTS_CHECKED} WHERE reason IS NOT NULL").fetchall()[0][0])
     return AirportsRead(rows_read=rows_read, rejected=rejected, blank_lines=blank)
 
@@ -149,7 +87,7 @@ def airport_changes(con: Any, dim_table: str) -> tuple[int, int]:
                    count(*) FILTER (WHERE d.airport_id IS NOT NULL AND (d.city IS DISTINCT FROM n.city
                                     OR d.state IS DISTINCT FROM n.state OR d.name IS DISTINCT FROM n.name))
             FROM ({LATEST_AIRPORTS_SQL}) n
-            LEFT JOIN {transform.unique_dimension_sql(dim_table)} d ON n.airport_id = d.airport_id"""
+            LEFT JOIN {facts.unique_dimension_sql(dim_table)} d ON n.airport_id = d.airport_id"""
     ).fetchall()[0]
     return int(row[0]), int(row[1])
 
@@ -214,37 +152,3 @@ def airports_outcome(
         rejected_examples=examples,
         warning="; ".join(warnings) or None,
     )
-
-
-def rejected_rows_select(batch: Batch, rejected_at: datetime) -> tuple[str, list[Any]]:
-    """The file's rejected rows (after :func:`transform.load_rows`) in ``schema.REJECTED_COLUMNS`` order.
-
-    Returns the SELECT and its bind values; ``rejected_at`` is the load's ``loaded_at``.
-    """
-    sql = f"""SELECT ? AS batch_id, ? AS source_file, CAST(? AS DATE) AS flight_date,
-                     line_number, raw_line, reason, detail, CAST(? AS TIMESTAMP) AS rejected_at
-              FROM ({transform.rejected_rows_sql()})"""
-    return sql, [batch.batch_id, batch.source_file, batch.flight_date, rejected_at]
-
-
-def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: Optional[datetime]) -> list[Any]:
-    """One load attempt's audit values, in ``schema.AUDIT_COLUMNS`` order (no ``finished_at`` while STARTED)."""
-    values = {
-        # A refused load's identity may be too long to keep: its record holds a marked, hashed form.
-        "batch_id": schema.recorded_identity("batch_id", batch.batch_id),
-        "source_file": schema.recorded_identity("source_file", batch.source_file),
-        "etag": batch.etag,
-        "flight_date": batch.flight_date,
-        "status": summary.status,
-        "rows_read": summary.rows_read,
-        "rows_loaded": summary.rows_loaded,
-        "rows_rejected": summary.rows_rejected,
-        "rows_filtered": summary.rows_filtered,
-        "unknown_airports": summary.unknown_airports,
-        "unknown_airport_ids": ",".join(str(i) for i in summary.unknown_airport_ids),
-        "min_dep_delay": batch.min_dep_delay,
-        "started_at": batch.started_at,
-        "finished_at": finished_at,
-        "error": (summary.error or "")[:4000] or None,
-    }
-    return [values[name] for name in schema.column_names(schema.AUDIT_COLUMNS)]

@@ -3,7 +3,7 @@
 ``sam build`` + ``sam deploy --config-env local`` put the very template users deploy to AWS onto
 MiniStack; a DuckDB file stands in for Redshift. The demo is: start the emulator, deploy, prepare
 the warehouse, then what ``airline-pipeline verify`` does against any deployed stack
-(:class:`airline_pipeline.deployed.DeployedPipeline`): a file uploaded to the data bucket travels
+(:class:`airline_pipeline.ops.verify.DeployedPipeline`): a file uploaded to the data bucket travels
 S3 -> EventBridge rule -> Step Functions -> Lambdas -> Glue crawler -> Glue job -> SNS, and is
 followed to its rows. The e2e tests drive the same :class:`LocalPipeline`. Nothing differs from an
 AWS deployment but the parameters (``--config-env local``), the endpoint, and one emulator quirk
@@ -21,19 +21,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Optional
 
-from airline_pipeline import schema
-from airline_pipeline.deployed import SAMPLE_DATE, SAMPLES, DeployedPipeline
-from airline_pipeline.emulator import Emulator
-from airline_pipeline.errors import ConfigError, PipelineError
-from airline_pipeline.warehouse.bootstrap import SHIPPED_AIRPORTS
-from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.defaults import SAMPLE_DATE, SAMPLE_FLIGHTS, SHIPPED_AIRPORTS
+from airline_pipeline.core.errors import ConfigError, PipelineError
+from airline_pipeline.local.emulator import Emulator
+from airline_pipeline.ops.verify import DeployedPipeline
 
 log = logging.getLogger(__name__)
 
 STACK = "airline-pipeline-local"
 ARTIFACTS_BUCKET = "airline-pipeline-local-artifacts"
 
-__all__ = ["SAMPLES", "SAMPLE_DATE", "DemoError", "LocalPipeline", "find_project", "run_demo"]
+__all__ = ["DemoError", "LocalPipeline", "find_project", "run_demo"]
 
 
 class DemoError(PipelineError):
@@ -142,7 +142,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Everything ``airline-pipeline demo`` does; returns the summary it prints."""
     project = project or find_project()
-    flights = (flights or SAMPLES / f"flights_{SAMPLE_DATE.isoformat()}.csv").resolve()
+    flights = (flights or SAMPLE_FLIGHTS).resolve()
     airports = (airports or SHIPPED_AIRPORTS).resolve()
     flight_date = flight_date or SAMPLE_DATE
     for path in (flights, airports):

@@ -6,7 +6,7 @@ run in order as ONE transaction, rolled back on any failure); reads go through
 ``awswrangler.data_api.redshift``.
 
 A file load does the row work where it is cheap: a private in-memory DuckDB validates the file and
-joins it with a copy of ``airports_dim`` (the same :mod:`airline_pipeline.transform` code as the
+joins it with a copy of ``airports_dim`` (the same :mod:`airline_pipeline.engine.scan` code as the
 DuckDB warehouse), writes fact, rejected and audit rows as Parquet in each table's exact column
 order (Parquet COPY is positional), and stages them in S3. One transaction then locks the three
 tables (always in the same order, so concurrent loads queue instead of failing with
@@ -43,11 +43,12 @@ import boto3
 import botocore.exceptions
 import tenacity
 
-from airline_pipeline import schema, transform
-from airline_pipeline.errors import ConfigError, LoadFailed, NoDataRows, WarehouseError
-from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
-from airline_pipeline.warehouse import common
-from airline_pipeline.warehouse.base import Row, Warehouse
+from airline_pipeline.adapters.warehouse import ports
+from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import ConfigError, LoadFailed, NoDataRows, WarehouseError
+from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
+from airline_pipeline.engine import airports, facts, load, scan
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
@@ -319,7 +320,7 @@ def bind(params: Mapping[str, Any], sql: str) -> tuple[str, list[SqlParameterTyp
             bound.append({"name": name, "value": text})
         return match.group(0)
 
-    return common.PLACEHOLDER.sub(placeholder, sql), bound
+    return ports.PLACEHOLDER.sub(placeholder, sql), bound
 
 
 def _text(value: Any) -> str:
@@ -403,7 +404,7 @@ class RedshiftWarehouse(Warehouse):
         self.timeout = timeout
         self.poll_initial = poll_initial
         self.poll_max = poll_max
-        self.memory_limit = common.memory_limit(memory_limit)
+        self.memory_limit = load.memory_limit(memory_limit)
         self.tmp_dir = tmp_dir
         self._data: Optional[RedshiftDataAPIServiceClient] = None
         self._s3: Optional[S3Client] = None
@@ -438,15 +439,15 @@ class RedshiftWarehouse(Warehouse):
             load_id = new_load_id()
             con = self._duckdb(workdir)
             try:
-                read = common.read_airports(con, path)
+                read = airports.read_airports(con, path)
                 self._copy_dimension(con)
-                changes = common.airport_changes(con, _LOCAL_DIM)
+                changes = airports.airport_changes(con, _LOCAL_DIM)
                 facts_loaded = bool(changes[1]) and bool(self.query(ANY_FACT)[0]["n"])
                 staged = {}
                 uploaded: list[str] = []
-                rejected, params = common.rejected_airports_select(load_id, path, utcnow())
+                rejected, params = airports.rejected_airports_select(load_id, path, utcnow())
                 for part, sql, columns, bind, rows in (
-                    ("airports", common.LATEST_AIRPORTS_SQL, schema.AIRPORTS_COLUMNS, [], read.good),
+                    ("airports", airports.LATEST_AIRPORTS_SQL, schema.AIRPORTS_COLUMNS, [], read.good),
                     ("rejected", rejected, schema.REJECTED_AIRPORTS_COLUMNS, params, read.rejected),
                 ):
                     if rows:
@@ -456,7 +457,7 @@ class RedshiftWarehouse(Warehouse):
                         )
                         staged[part] = f"{prefix}{part}/"
                         uploaded.append(self._upload(local, f"{staged[part]}{part}.parquet"))
-                outcome = common.airports_outcome(
+                outcome = airports.airports_outcome(
                     con, read, load_id=load_id, source_file=path, changes=changes, facts_loaded=facts_loaded
                 )
             finally:
@@ -469,7 +470,7 @@ class RedshiftWarehouse(Warehouse):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def load_file(self, file: transform.PreparedFile, batch: Batch) -> LoadSummary:
+    def load_file(self, file: scan.PreparedFile, batch: Batch) -> LoadSummary:
         self._record_start(batch)
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-load-", dir=self.tmp_dir)
         try:
@@ -493,7 +494,7 @@ class RedshiftWarehouse(Warehouse):
     def record_failure(self, batch: Batch, error: str) -> None:
         """Update this attempt's STARTED row to FAILED; insert a FAILED row when it had none."""
         summary = batch.summary(schema.FAILED, error=error)
-        row = common.audit_row(batch, summary, finished_at=utcnow())
+        row = load.audit_row(batch, summary, finished_at=utcnow())
         values = dict(zip(schema.column_names(schema.AUDIT_COLUMNS), row))
         started = (batch.batch_id, batch.started_at) in self._started
         sql, parameters = failure_update(values) if started else audit_insert(values)
@@ -505,7 +506,7 @@ class RedshiftWarehouse(Warehouse):
 
     def _record_start(self, batch: Batch) -> None:
         """Commit the attempt's STARTED row before any work (one statement; values are parameters)."""
-        row = common.audit_row(batch, batch.summary(schema.STARTED), finished_at=None)
+        row = load.audit_row(batch, batch.summary(schema.STARTED), finished_at=None)
         sql, parameters = audit_insert(dict(zip(schema.column_names(schema.AUDIT_COLUMNS), row)))
         try:
             statement = self.data.execute_statement(Sql=sql, Parameters=parameters, **self._args())
@@ -554,7 +555,7 @@ class RedshiftWarehouse(Warehouse):
         return duckdb.connect(config={"memory_limit": self.memory_limit, "temp_directory": spill})
 
     def _stage_locally(
-        self, file: transform.PreparedFile, batch: Batch, workdir: str
+        self, file: scan.PreparedFile, batch: Batch, workdir: str
     ) -> tuple[LoadSummary, dict[str, list[tuple[str, int]]]]:
         """Validate and join the file in DuckDB; write each table's rows as Parquet under ``workdir``.
 
@@ -576,17 +577,17 @@ class RedshiftWarehouse(Warehouse):
         try:
             self._copy_dimension(con)
             loaded_at = utcnow()
-            counts = transform.load_rows(
+            counts = facts.load_rows(
                 con,
                 file,
                 write_fact,
                 dim_table=_LOCAL_DIM,
                 min_dep_delay=batch.min_dep_delay,
-                lineage=transform.fact_params(batch.flight_date, batch.source_file, batch.batch_id, loaded_at),
+                lineage=facts.fact_params(batch.flight_date, batch.source_file, batch.batch_id, loaded_at),
             )
             if counts.rows_read == 0:
                 raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
-            rejected, rejected_params = common.rejected_rows_select(batch, loaded_at)
+            rejected, rejected_params = load.rejected_rows_select(batch, loaded_at)
             write_parquet(schema.REJECTED, rejected, rejected_params)
             fact_files = ", ".join(_duck_quote(parquet) for parquet, _ in files[schema.FACT])
             unknown = int(
@@ -595,10 +596,8 @@ class RedshiftWarehouse(Warehouse):
                         WHERE dep_airport IS NULL OR arr_airport IS NULL"""
                 ).fetchall()[0][0]
             )
-            summary = common.loaded_summary(
-                con, batch, counts, file=file, dim_table=_LOCAL_DIM, unknown_airports=unknown
-            )
-            row = common.audit_row(batch, summary, finished_at=utcnow())
+            summary = load.loaded_summary(con, batch, counts, file=file, dim_table=_LOCAL_DIM, unknown_airports=unknown)
+            row = load.audit_row(batch, summary, finished_at=utcnow())
             names = schema.column_names(schema.AUDIT_COLUMNS)
             write_parquet(schema.AUDIT, "SELECT " + ", ".join(f"? AS {name}" for name in names), row)
         finally:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_plus
 
-from airline_pipeline.contract import flight_date_or_none
-from airline_pipeline.errors import FileChanged, InvalidKey, UnreadableFile
+from airline_pipeline.core.contract import flight_date_or_none
+from airline_pipeline.core.errors import FileChanged, InvalidKey, UnreadableFile
 
 #: ``(bytes_done, bytes_total)``: called while downloading.
 ProgressCallback = Callable[[int, int], None]

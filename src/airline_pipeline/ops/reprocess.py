@@ -1,6 +1,6 @@
 """Operator tasks: reprocess a range of days, and read the load history.
 
-Reprocessing goes through exactly the paths a new file takes: locally :func:`airline_pipeline.ingest.ingest`
+Reprocessing goes through exactly the paths a new file takes: locally :func:`airline_pipeline.engine.ingest.ingest`
 (which replaces the file's earlier rows), in AWS one Step Functions execution per file started with the
 event EventBridge would have sent. Everything reads through :meth:`Warehouse.query`, so the history works
 on DuckDB and on Redshift alike.
@@ -22,16 +22,16 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from airline_pipeline import schema
-from airline_pipeline.contract import flight_date_from_key
-from airline_pipeline.errors import ConfigError, InvalidKey, PipelineError
-from airline_pipeline.events import object_created_event
-from airline_pipeline.models import LoadSummary
-from airline_pipeline.warehouse import Row, Warehouse
+from airline_pipeline.adapters.s3 import object_created_event
+from airline_pipeline.adapters.warehouse import Row, Warehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.contract import flight_date_from_key
+from airline_pipeline.core.defaults import DATA_PREFIX
+from airline_pipeline.core.errors import ConfigError, InvalidKey, PipelineError
+from airline_pipeline.core.outcome import LoadSummary
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "daily-flights/"
 #: ``replay-name`` of reprocess events: a deliberate re-run the ledger must not skip.
 REPLAY_NAME = "airline-pipeline-reprocess"
 #: Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
@@ -98,7 +98,7 @@ def find_s3_files(
     *,
     date_from: date,
     date_to: date,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str = DATA_PREFIX,
     s3_client: Any = None,
 ) -> list[FoundFile]:
     """``s3://bucket/<prefix>date=.../*.csv`` within the range, with size and ETag.
@@ -189,7 +189,7 @@ def reprocess(
     date_to: date,
     source_dir: Optional[str] = None,
     bucket: Optional[str] = None,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str = DATA_PREFIX,
     min_dep_delay: Optional[int] = None,
     s3_client: Any = None,
     progress: bool = False,
@@ -199,7 +199,7 @@ def reprocess(
     A failing file does not stop the others; the summary says which failed and why.
     Raises :class:`NoFilesFound` when the range matches no file.
     """
-    from airline_pipeline.ingest import ingest
+    from airline_pipeline.engine.ingest import ingest
 
     if (source_dir is None) == (bucket is None):
         raise ConfigError("give exactly one of --source DIR or --bucket B")
@@ -289,7 +289,7 @@ def reprocess_via_state_machine(
     bucket: str,
     date_from: date,
     date_to: date,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str = DATA_PREFIX,
     wait: bool = False,
     poll_seconds: float = 5.0,
     wait_timeout: float = 3600.0,
@@ -299,7 +299,7 @@ def reprocess_via_state_machine(
 ) -> StateMachineReprocessSummary:
     """Start one execution per file with the EventBridge ``Object Created`` event as input.
 
-    The input is built by :func:`~airline_pipeline.events.object_created_event`: the event EventBridge
+    The input is built by :func:`~airline_pipeline.adapters.s3.object_created_event`: the event EventBridge
     would send, marked with ``replay-name`` like an archive replay, so the validate step loads the
     file again even when its ledger entry says LOADED. With ``wait`` the executions are polled until
     they end.

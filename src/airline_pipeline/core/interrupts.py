@@ -4,7 +4,7 @@ Python raises KeyboardInterrupt for Ctrl-C only while it runs Python code. While
 query it checks for signals itself, stops the query and raises its own ``Query interrupted``
 error instead - so a Ctrl-C in the middle of a load arrives as an ordinary engine error, and which
 signal it was is lost. The CLI's handlers therefore remember the signal before raising, and
-:func:`as_interrupted` turns either form back into one :class:`~airline_pipeline.errors.Interrupted`.
+:func:`as_interrupted` turns either form back into one :class:`~airline_pipeline.core.errors.Interrupted`.
 Without :func:`install` (the Lambdas, the Glue job) nothing changes.
 """
 
@@ -14,7 +14,7 @@ import signal
 from types import FrameType
 from typing import Optional
 
-from airline_pipeline.errors import Interrupted
+from airline_pipeline.core.errors import Interrupted
 
 #: Names of the signals received since :func:`install`, oldest first.
 _received: list[str] = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airline_pipeline.errors import ConfigError
-from airline_pipeline.warehouse.base import Row, Warehouse
+from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
+from airline_pipeline.core.errors import ConfigError
 
 __all__ = ["Row", "Warehouse", "describe", "open_warehouse"]
 
@@ -14,11 +14,11 @@ def open_warehouse(uri: str, **options: Any) -> Warehouse:
     """The warehouse a URI names; heavy client libraries are imported only for the one needed."""
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if scheme == "duckdb" or (not scheme and uri.endswith(".duckdb")):
-        from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+        from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse.from_uri(uri, **options)
     if scheme == "redshift-data":
-        from airline_pipeline.warehouse.redshift import RedshiftWarehouse
+        from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
 
         return RedshiftWarehouse.from_uri(uri, **options)
     raise ConfigError(

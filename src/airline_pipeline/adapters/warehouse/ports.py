@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import abc
+import re
 from typing import Any, Optional
 
-from airline_pipeline.models import AirportsLoad, Batch, LoadSummary
-from airline_pipeline.transform import PreparedFile
+from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary
+from airline_pipeline.engine.scan import PreparedFile
 
 Row = dict[str, Any]
+
+#: ``:name`` placeholders of read queries (not ``::`` casts).
+PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 class Warehouse(abc.ABC):
@@ -29,16 +33,16 @@ class Warehouse(abc.ABC):
     def load_airports(self, path: str) -> AirportsLoad:
         """Upsert the good ``airport_id,city,state,name`` rows of a local CSV; keep the bad ones apart.
 
-        Raises :class:`~airline_pipeline.errors.InvalidFile` for a wrong header (nothing loaded).
+        Raises :class:`~airline_pipeline.core.errors.InvalidFile` for a wrong header (nothing loaded).
         """
 
     @abc.abstractmethod
     def load_file(self, file: PreparedFile, batch: Batch) -> LoadSummary:
-        """Validate, join and load one local CSV (from :func:`~airline_pipeline.transform.prepare`) as
+        """Validate, join and load one local CSV (from :func:`~airline_pipeline.scan.prepare`) as
         ``batch``; replaces earlier rows of the same file.
 
-        Raises :class:`~airline_pipeline.errors.NoDataRows` for a file without data rows and
-        :class:`~airline_pipeline.errors.WarehouseError` when the load fails (nothing is kept).
+        Raises :class:`~airline_pipeline.core.errors.NoDataRows` for a file without data rows and
+        :class:`~airline_pipeline.core.errors.WarehouseError` when the load fails (nothing is kept).
         """
 
     @abc.abstractmethod

@@ -11,9 +11,9 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from airline_pipeline import schema
-from airline_pipeline.errors import LoadFailed, WarehouseError
-from airline_pipeline.warehouse import Warehouse
+from airline_pipeline.adapters.warehouse import Warehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import LoadFailed, WarehouseError
 
 
 class ReasonCount(BaseModel):

@@ -2,7 +2,7 @@
 
 File-level checks live here and run on the *head* of a file only, so the validate Lambda (an S3
 range GET) and ``ingest`` (a local read) apply exactly the same rules. Row-level rules are SQL and
-live in :mod:`airline_pipeline.transform`.
+live in :mod:`airline_pipeline.engine.scan`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import PurePosixPath
 from typing import Optional
 
-from airline_pipeline.errors import (
+from airline_pipeline.core.errors import (
     CompressedFile,
     EmptyFile,
     InvalidEncoding,
@@ -33,7 +33,7 @@ HEAD_BYTES = 64 * 1024
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Line breaks as the loader counts them (universal newlines: CRLF, LF or a lone CR), see
-#: :func:`airline_pipeline.transform.prepare`.
+#: :func:`airline_pipeline.scan.prepare`.
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _UTF8_BOM = "\ufeff"
 
@@ -114,7 +114,7 @@ def check_head(head: bytes, *, total_size: int, key: str, prefix: str = "") -> H
     """Apply every file-level rule that the first ``HEAD_BYTES`` of a file can decide.
 
     ``total_size`` is the object's full size, so a file that fits in ``head`` can also be checked for
-    having at least one data row. Raises a subclass of :class:`~airline_pipeline.errors.InvalidFile`.
+    having at least one data row. Raises a subclass of :class:`~airline_pipeline.core.errors.InvalidFile`.
     """
     flight_date = check_key(key, prefix)
     if total_size == 0 or not head:
