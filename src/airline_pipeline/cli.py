@@ -128,14 +128,14 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from airline_pipeline.ops import reprocess as operations
+    from airline_pipeline.ops import history
 
     with open_warehouse(args.warehouse) as warehouse:
-        rows = operations.load_history(warehouse, last=args.last)
+        rows = history.load_history(warehouse, last=args.last)
     if args.json:
         emit(rows)
         return 0
-    sys.stdout.write(operations.format_history(rows) + "\n")
+    sys.stdout.write(history.format_history(rows) + "\n")
     statuses = [row["status"] for row in rows]
     emit(
         {
@@ -182,7 +182,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from airline_pipeline.ops.verify import verify
+    from airline_pipeline.local.deployed import verify
 
     summary = verify(args.stack_name, flights=args.flights, flight_date=args.date, name=args.name, timeout=args.timeout)
     return _execution_outcome(

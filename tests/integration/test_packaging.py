@@ -457,6 +457,13 @@ def test_the_lambdas_layer_carries_only_what_the_lambdas_run(build: Path) -> Non
     # and nothing of the Glue job's engine
     assert not (layer / "python" / "duckdb").exists()
 
+    # and no developer tooling (demo, emulator, deployed-stack check), but every runtime package
+    def folders(package: Path) -> list[str]:
+        return sorted(path.name for path in package.iterdir() if path.is_dir() and path.name != "__pycache__")
+
+    assert folders(layer_package) == [name for name in folders(ROOT / "src" / "airline_pipeline") if name != "local"]
+    assert "local" in folders(ROOT / "src" / "airline_pipeline")
+
 
 def test_the_glue_layer_holds_the_packages_wheel_with_the_code_the_job_runs(build: Path) -> None:
     # Given the built Glue artifacts

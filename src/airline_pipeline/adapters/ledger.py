@@ -49,9 +49,9 @@ class Ledger:
 
     def __init__(self, table: str, *, dynamodb: Any = None, claim_minutes: int = CLAIM_MINUTES) -> None:
         if dynamodb is None:
-            import boto3
+            from airline_pipeline.adapters import aws
 
-            dynamodb = boto3.client("dynamodb")
+            dynamodb = aws.client("dynamodb")
         self.table = table
         self.client = dynamodb
         self.claim_seconds = claim_minutes * 60

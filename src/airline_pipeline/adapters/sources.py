@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_plus
 
+from airline_pipeline.adapters import aws
 from airline_pipeline.core.contract import flight_date_or_none
 from airline_pipeline.core.errors import FileChanged, InvalidKey, UnreadableFile
 
@@ -89,7 +90,7 @@ class SourceFile:
                 return handle.read(length)
         if self.size == 0:
             return b""
-        client = s3_client or _s3_client()
+        client = s3_client or aws.client("s3")
         try:
             response = client.get_object(Bucket=self.s3.bucket, Key=self.s3.key, Range=f"bytes=0-{length - 1}")
         except Exception as exc:  # botocore raises ClientError and transport errors alike
@@ -102,7 +103,7 @@ class SourceFile:
         if self.s3 is None:
             yield self.uri
             return
-        client = s3_client or _s3_client()
+        client = s3_client or aws.client("s3")
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-")
         target = os.path.join(workdir, "input.csv")
         seen = 0
@@ -130,17 +131,11 @@ def _remove_tree(path: str) -> None:
     os.rmdir(path)
 
 
-def _s3_client() -> Any:
-    import boto3
-
-    return boto3.client("s3")
-
-
 def open_source(location: str, *, s3_client: Any = None) -> SourceFile:
     """Resolve a local path or ``s3://`` URI to a :class:`SourceFile` (size and etag included)."""
     if location.startswith("s3://"):
         s3 = parse_s3_uri(location)
-        client = s3_client or _s3_client()
+        client = s3_client or aws.client("s3")
         try:
             head = client.head_object(Bucket=s3.bucket, Key=s3.key)
         except Exception as exc:

@@ -3,7 +3,7 @@
 ``sam build`` + ``sam deploy --config-env local`` put the very template users deploy to AWS onto
 MiniStack; a DuckDB file stands in for Redshift. The demo is: start the emulator, deploy, prepare
 the warehouse, then what ``airline-pipeline verify`` does against any deployed stack
-(:class:`airline_pipeline.ops.verify.DeployedPipeline`): a file uploaded to the data bucket travels
+(:class:`airline_pipeline.local.deployed.DeployedPipeline`): a file uploaded to the data bucket travels
 S3 -> EventBridge rule -> Step Functions -> Lambdas -> Glue crawler -> Glue job -> SNS, and is
 followed to its rows. The e2e tests drive the same :class:`LocalPipeline`. Nothing differs from an
 AWS deployment but the parameters (``--config-env local``), the endpoint, and one emulator quirk
@@ -25,8 +25,8 @@ from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SAMPLE_DATE, SAMPLE_FLIGHTS, SHIPPED_AIRPORTS
 from airline_pipeline.core.errors import ConfigError, PipelineError
+from airline_pipeline.local.deployed import DeployedPipeline
 from airline_pipeline.local.emulator import Emulator
-from airline_pipeline.ops.verify import DeployedPipeline
 
 log = logging.getLogger(__name__)
 

@@ -67,14 +67,10 @@ class Emulator:
     def client(self, service: str) -> Any:
         import boto3
 
-        make: Any = boto3.client  # any service name: the stubs only type literal names
-        return make(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106
-        )
+        from airline_pipeline.adapters import aws
+
+        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test")  # noqa: S106
+        return aws.client(service, region=REGION, endpoint_url=self.endpoint, session=session)
 
     def is_up(self) -> bool:
         try:

@@ -1,9 +1,7 @@
-"""Operator tasks: reprocess a range of days, and read the load history.
+"""Reprocess a range of days through exactly the paths a new file takes.
 
-Reprocessing goes through exactly the paths a new file takes: locally :func:`airline_pipeline.engine.ingest.ingest`
-(which replaces the file's earlier rows), in AWS one Step Functions execution per file started with the
-event EventBridge would have sent. Everything reads through :meth:`Warehouse.query`, so the history works
-on DuckDB and on Redshift alike.
+Locally :func:`airline_pipeline.engine.ingest.ingest` (which replaces the file's earlier rows); in AWS
+one Step Functions execution per file, started with the event EventBridge would have sent.
 """
 
 from __future__ import annotations
@@ -16,19 +14,20 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime
-from pathlib import Path, PurePosixPath
+from datetime import date
+from pathlib import PurePosixPath
 from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
+from airline_pipeline.adapters import aws
 from airline_pipeline.adapters.s3 import object_created_event
-from airline_pipeline.adapters.warehouse import Row, Warehouse
+from airline_pipeline.adapters.warehouse import Warehouse
 from airline_pipeline.core import schema
-from airline_pipeline.core.contract import flight_date_from_key
 from airline_pipeline.core.defaults import DATA_PREFIX
-from airline_pipeline.core.errors import ConfigError, InvalidKey, PipelineError
+from airline_pipeline.core.errors import ConfigError
 from airline_pipeline.core.outcome import LoadSummary
+from airline_pipeline.ops.day_files import FoundFile, find_local_files, find_s3_files, require_files
 
 log = logging.getLogger(__name__)
 
@@ -37,107 +36,6 @@ REPLAY_NAME = "airline-pipeline-reprocess"
 #: Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _FINAL_EXECUTION_STATES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-
-class NoFilesFound(PipelineError):
-    """Nothing matched the requested dates: a typo in a date must not look like a successful reprocess."""
-
-
-# --- finding the files of a date range ---------------------------------------------------------------
-
-
-class FoundFile(BaseModel):
-    """One input file of the range: where it is and which day its folder names."""
-
-    location: str
-    flight_date: date
-    #: S3 only: what the ``Object Created`` event carries.
-    size: Optional[int] = None
-    etag: Optional[str] = None
-
-
-def _check_range(date_from: date, date_to: date) -> None:
-    if date_from > date_to:
-        raise ConfigError(f"--from {date_from} is after --to {date_to}")
-
-
-def _folder_date(name: str) -> Optional[date]:
-    """The day a ``date=...`` folder names, or None for a folder that is not one (logged, then skipped)."""
-    try:
-        return flight_date_from_key(name.rstrip("/") + "/")
-    except InvalidKey as exc:
-        log.warning("skipping %s: %s", name, exc)
-        return None
-
-
-def _is_csv(name: str) -> bool:
-    return name.lower().endswith(".csv")
-
-
-def find_local_files(directory: str, *, date_from: date, date_to: date) -> list[FoundFile]:
-    """``DIR/date=YYYY-MM-DD/*.csv`` (or ``date=YYYYMMDD``) within the range, oldest first."""
-    _check_range(date_from, date_to)
-    root = Path(directory).expanduser()
-    if not root.is_dir():
-        raise ConfigError(f"--source {directory} is not a directory")
-    found: list[FoundFile] = []
-    for folder in sorted(root.glob("date=*")):
-        day = _folder_date(folder.name) if folder.is_dir() else None
-        if day is None or not date_from <= day <= date_to:
-            continue
-        found.extend(
-            FoundFile(location=str(path), flight_date=day)
-            for path in sorted(folder.iterdir())
-            if path.is_file() and _is_csv(path.name)
-        )
-    return sorted(found, key=lambda f: (f.flight_date, f.location))
-
-
-def find_s3_files(
-    bucket: str,
-    *,
-    date_from: date,
-    date_to: date,
-    prefix: str = DATA_PREFIX,
-    s3_client: Any = None,
-) -> list[FoundFile]:
-    """``s3://bucket/<prefix>date=.../*.csv`` within the range, with size and ETag.
-
-    Lists the ``date=`` folders first (one delimiter listing) and then only the folders in range,
-    so a one-day reprocess of a year of data costs a handful of requests.
-    """
-    _check_range(date_from, date_to)
-    client = s3_client or _client("s3")
-    paginator = client.get_paginator("list_objects_v2")
-    folders = []
-    for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}date=", Delimiter="/"):
-        for common in page.get("CommonPrefixes", []):
-            folder = common["Prefix"]
-            day = _folder_date(PurePosixPath(folder).name)
-            if day is not None and date_from <= day <= date_to:
-                folders.append((day, folder))
-    found: list[FoundFile] = []
-    for day, folder in folders:
-        for page in paginator.paginate(Bucket=bucket, Prefix=folder, Delimiter="/"):
-            found.extend(
-                FoundFile(
-                    location=f"s3://{bucket}/{item['Key']}",
-                    flight_date=day,
-                    size=int(item["Size"]),
-                    etag=str(item.get("ETag", "")).strip('"'),
-                )
-                for item in page.get("Contents", [])
-                if _is_csv(item["Key"])
-            )
-    return sorted(found, key=lambda f: (f.flight_date, f.location))
-
-
-def _require_files(files: list[FoundFile], where: str, date_from: date, date_to: date) -> None:
-    if not files:
-        raise NoFilesFound(
-            f"no .csv files for {date_from}..{date_to} under {where} "
-            "(expected date=YYYY-MM-DD/ or date=YYYYMMDD/ folders): check the dates and the location"
-        )
 
 
 # --- reprocess through ingest ------------------------------------------------------------------------
@@ -210,7 +108,7 @@ def reprocess(
         assert bucket is not None
         files = find_s3_files(bucket, date_from=date_from, date_to=date_to, prefix=prefix, s3_client=s3_client)
         where, data_prefix = f"s3://{bucket}/{prefix}", prefix
-    _require_files(files, where, date_from, date_to)
+    require_files(files, where, date_from, date_to)
     log.info("reprocessing %d files of %s..%s from %s", len(files), date_from, date_to, where)
 
     results = []
@@ -307,8 +205,8 @@ def reprocess_via_state_machine(
     region, account = _arn_region_account(state_machine_arn)
     files = find_s3_files(bucket, date_from=date_from, date_to=date_to, prefix=prefix, s3_client=s3_client)
     where = f"s3://{bucket}/{prefix}"
-    _require_files(files, where, date_from, date_to)
-    sfn = sfn_client or _client("stepfunctions")
+    require_files(files, where, date_from, date_to)
+    sfn = sfn_client or aws.client("stepfunctions")
     results = []
     with _progress_bar(len(files), progress, desc="start executions") as bar:
         for found in files:
@@ -391,93 +289,7 @@ def _wait_for_executions(
     ]
 
 
-# --- load history ------------------------------------------------------------------------------------
-
-
-def history_sql(last: int) -> str:
-    """Newest attempts first; ``last`` is inlined as an integer (Redshift binds no LIMIT parameter)."""
-    if last < 1:
-        raise ConfigError(f"--last must be at least 1, not {last}")
-    return f"""SELECT batch_id, source_file, flight_date, status, rows_read, rows_loaded, rows_rejected,
-       unknown_airports, started_at, finished_at, error
-FROM {schema.AUDIT}
-ORDER BY started_at DESC, finished_at DESC, batch_id DESC
-LIMIT {int(last)}"""
-
-
-#: The history's note on an attempt that has no outcome (yet).
-UNFINISHED = "no outcome recorded: still running, or killed"
-
-
-def load_history(warehouse: Warehouse, *, last: int = 20) -> list[Row]:
-    """The ``last`` audit rows, newest first, each with ``duration_seconds`` added.
-
-    A STARTED row is an attempt with no outcome: still running, or killed before it could record
-    one (its rows were never committed). It has no ``finished_at`` and no duration.
-    """
-    rows = warehouse.query(history_sql(last))
-    for row in rows:
-        row["duration_seconds"] = _seconds_between(row.get("started_at"), row.get("finished_at"))
-    return rows
-
-
-def _seconds_between(start: Any, end: Any) -> Optional[float]:
-    """Duration in seconds; tolerant of the ISO strings a Data API read may return."""
-    if start is None or end is None:
-        return None
-    began, ended = (_timestamp(value) for value in (start, end))
-    return round((ended - began).total_seconds(), 3)
-
-
-def _timestamp(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _shorten(value: Any, width: int, *, keep_end: bool = False) -> str:
-    """Cut long values so one attempt stays one line; paths keep their informative end."""
-    text = "" if value is None else " ".join(str(value).split())
-    if len(text) <= width:
-        return text
-    return "…" + text[-(width - 1) :] if keep_end else text[: width - 1] + "…"
-
-
-def format_history(rows: list[Row], *, file_width: int = 48, error_width: int = 60) -> str:
-    """The history as an aligned text table (pandas does the layout)."""
-    import pandas as pd
-
-    if not rows:
-        return "no load attempts recorded yet"
-    table = pd.DataFrame(
-        {
-            "started_at (UTC)": [str(r["started_at"])[:19] for r in rows],
-            "status": [r["status"] for r in rows],
-            "flight_date": [str(r["flight_date"] or "-") for r in rows],
-            "file": [_shorten(r["source_file"], file_width, keep_end=True) for r in rows],
-            "loaded": [_count(r["rows_loaded"]) for r in rows],
-            "rejected": [_count(r["rows_rejected"]) for r in rows],
-            "seconds": ["-" if r["duration_seconds"] is None else f"{r['duration_seconds']:.0f}" for r in rows],
-            "error": [
-                _shorten(r["error"] or (UNFINISHED if r["status"] == schema.STARTED else ""), error_width) or "-"
-                for r in rows
-            ],
-        }
-    )
-    for column in ("status", "flight_date", "file", "error"):
-        table[column] = table[column].str.ljust(int(table[column].str.len().max()))
-    return "\n".join(line.rstrip() for line in table.to_string(index=False, justify="left").splitlines())
-
-
-def _count(value: Any) -> str:
-    return "-" if value is None else f"{int(value):,}"
-
-
 # --- plumbing ----------------------------------------------------------------------------------------
-
-
-def _client(service: str) -> Any:
-    import boto3
-
-    return boto3.client(service)  # type: ignore[call-overload]
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from airline_pipeline.adapters import aws
 from airline_pipeline.adapters.warehouse import describe, open_warehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SAMPLE_DATE, SAMPLE_FLIGHTS
@@ -56,11 +57,8 @@ class ExecutionResult:
 
 
 def default_clients(service: str) -> Any:
-    """boto3 clients from the environment (credentials, region, ``AWS_ENDPOINT_URL``)."""
-    import boto3
-
-    make: Any = boto3.client  # any service name: the stubs only type literal names
-    return make(service)
+    """Clients from the environment (credentials, region, ``AWS_ENDPOINT_URL``)."""
+    return aws.client(service)
 
 
 class DeployedPipeline:
