@@ -1,7 +1,8 @@
 """The load engine: one file's fact rows, rejected rows and audit row, handed to a warehouse's sink.
 
 One place, so DuckDB and Redshift cannot drift apart on what a load reads or records. Everything
-here runs on a DuckDB connection (the warehouse's own, or a private in-memory one for Redshift).
+here runs on a DuckDB connection (the warehouse's own, or a private in-memory one for Redshift); the
+warehouse-specific part is the :class:`~airline_pipeline.engine.sink.Sink`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from datetime import datetime
 from typing import Any, Optional
 
 from airline_pipeline.core import schema
-from airline_pipeline.core.outcome import Batch, LoadSummary
+from airline_pipeline.core.errors import NoDataRows
+from airline_pipeline.core.outcome import Batch, LoadSummary, utcnow
 from airline_pipeline.engine import facts, scan
+from airline_pipeline.engine.sink import Sink
 
 #: DuckDB's memory cap during a load. At 192MB a process peaks near 240 MiB for a day (3.4M rows) and
 #: near 290 MiB for 100 days in one file: memory stays flat as files grow (bench/results/latest.md).
@@ -22,6 +25,34 @@ DEFAULT_MEMORY_LIMIT = "192MB"
 def memory_limit(explicit: Optional[str] = None) -> str:
     """The load's DuckDB memory_limit: the URI's, else ``AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT``, else the default."""
     return explicit or os.environ.get("AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+
+
+def load_file(
+    con: Any, file: scan.PreparedFile, batch: Batch, sink: Sink, *, dim_table: str, created: Optional[str] = None
+) -> LoadSummary:
+    """Validate and join ``file`` (joined with ``dim_table`` on ``con``) and hand its rows to ``sink``.
+
+    Returns the LOADED outcome; the caller calls ``sink.apply()`` to make the rows visible. Raises
+    :class:`~airline_pipeline.core.errors.NoDataRows` for a file with a header and no data rows.
+    ``created`` names the warehouse when this process created it (see :func:`loaded_summary`).
+    """
+    loaded_at = utcnow()
+    counts = facts.load_rows(
+        con,
+        file,
+        sink.write_facts,
+        dim_table=dim_table,
+        min_dep_delay=batch.min_dep_delay,
+        lineage=facts.fact_params(batch.flight_date, batch.source_file, batch.batch_id, loaded_at),
+    )
+    if counts.rows_read == 0:
+        raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
+    sink.write_rejected(*rejected_rows_select(batch, loaded_at))
+    summary = loaded_summary(
+        con, batch, counts, file=file, dim_table=dim_table, unknown_airports=sink.unknown_airports(), created=created
+    )
+    sink.write_audit(audit_row(batch, summary, finished_at=utcnow()))
+    return summary
 
 
 def loaded_summary(

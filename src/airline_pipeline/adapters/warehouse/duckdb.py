@@ -30,9 +30,10 @@ import tenacity
 from airline_pipeline.adapters.warehouse import ports
 from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
 from airline_pipeline.core import schema
-from airline_pipeline.core.errors import ConfigError, NoDataRows, WarehouseBusy, WarehouseError, WarehouseUnavailable
+from airline_pipeline.core.errors import ConfigError, WarehouseBusy, WarehouseError, WarehouseUnavailable
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
-from airline_pipeline.engine import airports, facts, load, scan
+from airline_pipeline.engine import airports, load, scan
+from airline_pipeline.engine.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -262,47 +263,11 @@ class DuckDBWarehouse(Warehouse):
         with self.connect() as con:
             # On record (committed) before any work; the load's transaction replaces it.
             self._insert_audit(con, batch, batch.summary(schema.STARTED), finished_at=None)
-            loaded_at = utcnow()
-            con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"DELETE FROM {schema.FACT} WHERE source_file = ?", [batch.source_file])
-
-                def insert(select_sql: str, params: list[Any]) -> int:
-                    return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
-
-                counts = facts.load_rows(
-                    con,
-                    file,
-                    insert,
-                    dim_table=schema.AIRPORTS,
-                    min_dep_delay=batch.min_dep_delay,
-                    lineage=facts.fact_params(batch.flight_date, batch.source_file, batch.batch_id, loaded_at),
-                )
-                if counts.rows_read == 0:
-                    raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
-                _pause_for_fault_tests(con)
-                con.execute(f"DELETE FROM {schema.REJECTED} WHERE source_file = ?", [batch.source_file])
-                rejected, rejected_params = load.rejected_rows_select(batch, loaded_at)
-                con.execute(f"INSERT INTO {schema.REJECTED} {rejected}", rejected_params)
-                unknown = int(
-                    con.execute(
-                        f"""SELECT count(*) FROM {schema.FACT}
-                            WHERE source_file = ? AND (dep_airport IS NULL OR arr_airport IS NULL)""",
-                        [batch.source_file],
-                    ).fetchone()[0]
-                )
-                summary = load.loaded_summary(
-                    con,
-                    batch,
-                    counts,
-                    file=file,
-                    dim_table=schema.AIRPORTS,
-                    unknown_airports=unknown,
-                    created=self.path if self.created else None,
-                )
-                self._close_started(con, batch)
-                self._insert_audit(con, batch, summary, finished_at=utcnow())
-                con.execute("COMMIT")
+                sink = DuckDBSink(con, batch)
+                created = self.path if self.created else None
+                summary = load.load_file(con, file, batch, sink, dim_table=schema.AIRPORTS, created=created)
+                sink.apply()
             except BaseException:  # Ctrl-C too: nothing of a failed load may stay
                 _rollback(con)
                 raise
@@ -314,7 +279,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             with self.connect() as con:
                 con.execute("BEGIN TRANSACTION")
-                self._close_started(con, batch)
+                _close_started(con, batch)
                 self._insert_audit(con, batch, summary, finished_at=utcnow())
                 con.execute("COMMIT")
         except Exception:  # the load's own error is what the caller reports
@@ -328,19 +293,59 @@ class DuckDBWarehouse(Warehouse):
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _close_started(self, con: Any, batch: Batch) -> None:
-        """Remove this attempt's STARTED row (same batch and start time: another attempt's stays)."""
-        con.execute(
-            f"DELETE FROM {schema.AUDIT} WHERE batch_id = ? AND started_at = ? AND status = ?",
-            [batch.batch_id, batch.started_at, schema.STARTED],
+    def _insert_audit(self, con: Any, batch: Batch, summary: LoadSummary, *, finished_at: Any) -> None:
+        _insert_audit_row(con, load.audit_row(batch, summary, finished_at=finished_at))
+
+
+class DuckDBSink(Sink):
+    """Writes straight into the warehouse's tables inside one transaction; :meth:`apply` commits it.
+
+    Opening it begins the transaction and deletes the file's earlier fact rows (the load's rows
+    replace them); a failed load rolls back, and neither the delete nor any row of it stays.
+    """
+
+    def __init__(self, con: Any, batch: Batch) -> None:
+        self.con = con
+        self.batch = batch
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {schema.FACT} WHERE source_file = ?", [batch.source_file])
+
+    def write_facts(self, select_sql: str, params: list[Any]) -> int:
+        return int(self.con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
+
+    def write_rejected(self, select_sql: str, params: list[Any]) -> None:
+        _pause_for_fault_tests(self.con)
+        self.con.execute(f"DELETE FROM {schema.REJECTED} WHERE source_file = ?", [self.batch.source_file])
+        self.con.execute(f"INSERT INTO {schema.REJECTED} {select_sql}", params)
+
+    def unknown_airports(self) -> int:
+        return int(
+            self.con.execute(
+                f"""SELECT count(*) FROM {schema.FACT}
+                    WHERE source_file = ? AND (dep_airport IS NULL OR arr_airport IS NULL)""",
+                [self.batch.source_file],
+            ).fetchone()[0]
         )
 
-    def _insert_audit(self, con: Any, batch: Batch, summary: LoadSummary, *, finished_at: Any) -> None:
-        names = schema.column_names(schema.AUDIT_COLUMNS)
-        con.execute(
-            f"INSERT INTO {schema.AUDIT} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-            load.audit_row(batch, summary, finished_at=finished_at),
-        )
+    def write_audit(self, row: list[Any]) -> None:
+        _close_started(self.con, self.batch)
+        _insert_audit_row(self.con, row)
+
+    def apply(self) -> None:
+        self.con.execute("COMMIT")
+
+
+def _close_started(con: Any, batch: Batch) -> None:
+    """Remove this attempt's STARTED row (same batch and start time: another attempt's stays)."""
+    con.execute(
+        f"DELETE FROM {schema.AUDIT} WHERE batch_id = ? AND started_at = ? AND status = ?",
+        [batch.batch_id, batch.started_at, schema.STARTED],
+    )
+
+
+def _insert_audit_row(con: Any, row: list[Any]) -> None:
+    names = schema.column_names(schema.AUDIT_COLUMNS)
+    con.execute(f"INSERT INTO {schema.AUDIT} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})", row)
 
 
 def _rollback(con: Any) -> None:

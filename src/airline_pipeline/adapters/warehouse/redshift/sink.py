@@ -43,12 +43,14 @@ import boto3
 import botocore.exceptions
 import tenacity
 
+from airline_pipeline.adapters import aws
 from airline_pipeline.adapters.warehouse import ports
 from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
 from airline_pipeline.core import schema
-from airline_pipeline.core.errors import ConfigError, LoadFailed, NoDataRows, WarehouseError
+from airline_pipeline.core.errors import ConfigError, LoadFailed, WarehouseError
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
-from airline_pipeline.engine import airports, facts, load, scan
+from airline_pipeline.engine import airports, load, scan
+from airline_pipeline.engine.sink import Sink
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
@@ -418,13 +420,13 @@ class RedshiftWarehouse(Warehouse):
     @property
     def data(self) -> RedshiftDataAPIServiceClient:
         if self._data is None:
-            self._data = self.session.client("redshift-data")
+            self._data = aws.client("redshift-data", session=self.session)
         return self._data
 
     @property
     def s3(self) -> S3Client:
         if self._s3 is None:
-            self._s3 = self.session.client("s3")
+            self._s3 = aws.client("s3", session=self.session)
         return self._s3
 
     # --- the interface -----------------------------------------------------------------------
@@ -474,19 +476,14 @@ class RedshiftWarehouse(Warehouse):
         self._record_start(batch)
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-load-", dir=self.tmp_dir)
         try:
-            summary, files = self._stage_locally(file, batch, workdir)
-            prefix = f"{self.target.staging}{staging_segment(batch.batch_id)}/"
-            staged: dict[str, Optional[str]] = {}
-            uploaded: list[str] = []
-            for table, part in (("fact", schema.FACT), ("rejected", schema.REJECTED), ("audit", schema.AUDIT)):
-                uploads = [parquet for parquet, rows in files[part] if rows]
-                for number, parquet in enumerate(uploads, start=1):
-                    uploaded.append(self._upload(parquet, f"{prefix}{table}/part-{number}.parquet"))
-                staged[part] = f"{prefix}{table}/" if uploads else None
-            self._run_batch(
-                file_load_statements(staged, self.target.iam_role), what=f"load batch {batch.batch_id}", staged=prefix
-            )
-            self._delete_staged(uploaded)
+            con = self._duckdb(workdir)
+            try:
+                self._copy_dimension(con)
+                sink = ParquetSink(self, con, batch, workdir)
+                summary = load.load_file(con, file, batch, sink, dim_table=_LOCAL_DIM)
+            finally:
+                con.close()
+            sink.apply()
             return summary
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -553,56 +550,6 @@ class RedshiftWarehouse(Warehouse):
 
         spill = os.path.join(workdir, "duckdb-tmp")
         return duckdb.connect(config={"memory_limit": self.memory_limit, "temp_directory": spill})
-
-    def _stage_locally(
-        self, file: scan.PreparedFile, batch: Batch, workdir: str
-    ) -> tuple[LoadSummary, dict[str, list[tuple[str, int]]]]:
-        """Validate and join the file in DuckDB; write each table's rows as Parquet under ``workdir``.
-
-        Returns the summary and, per table, the files written with their row counts.
-        """
-        files: dict[str, list[tuple[str, int]]] = {schema.FACT: [], schema.REJECTED: [], schema.AUDIT: []}
-
-        def write_parquet(table: str, select_sql: str, params: list[Any]) -> int:
-            target = os.path.join(workdir, f"{_bare(table)}-{len(files[table]) + 1}.parquet")
-            sql = f"COPY ({parquet_select(select_sql, _COLUMNS[table])}) TO {_duck_quote(target)} (FORMAT PARQUET)"
-            rows = int(con.execute(sql, params).fetchall()[0][0])
-            files[table].append((target, rows))
-            return rows
-
-        def write_fact(select_sql: str, params: list[Any]) -> int:
-            return write_parquet(schema.FACT, select_sql, params)
-
-        con = self._duckdb(workdir)
-        try:
-            self._copy_dimension(con)
-            loaded_at = utcnow()
-            counts = facts.load_rows(
-                con,
-                file,
-                write_fact,
-                dim_table=_LOCAL_DIM,
-                min_dep_delay=batch.min_dep_delay,
-                lineage=facts.fact_params(batch.flight_date, batch.source_file, batch.batch_id, loaded_at),
-            )
-            if counts.rows_read == 0:
-                raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
-            rejected, rejected_params = load.rejected_rows_select(batch, loaded_at)
-            write_parquet(schema.REJECTED, rejected, rejected_params)
-            fact_files = ", ".join(_duck_quote(parquet) for parquet, _ in files[schema.FACT])
-            unknown = int(
-                con.execute(
-                    f"""SELECT count(*) FROM read_parquet([{fact_files}])
-                        WHERE dep_airport IS NULL OR arr_airport IS NULL"""
-                ).fetchall()[0][0]
-            )
-            summary = load.loaded_summary(con, batch, counts, file=file, dim_table=_LOCAL_DIM, unknown_airports=unknown)
-            row = load.audit_row(batch, summary, finished_at=utcnow())
-            names = schema.column_names(schema.AUDIT_COLUMNS)
-            write_parquet(schema.AUDIT, "SELECT " + ", ".join(f"? AS {name}" for name in names), row)
-        finally:
-            con.close()
-        return summary, files
 
     def _copy_dimension(self, con: Any) -> None:
         """``airports_dim`` from Redshift into the local table the join reads (thousands of rows)."""
@@ -708,3 +655,57 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 def _duck_quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
+
+
+class ParquetSink(Sink):
+    """Writes each table's rows as Parquet under ``workdir``; :meth:`apply` stages them in S3 and runs
+    delete + COPY + audit as one Data API batch (one transaction), then deletes the staged objects."""
+
+    def __init__(self, warehouse: RedshiftWarehouse, con: Any, batch: Batch, workdir: str) -> None:
+        self.warehouse = warehouse
+        self.con = con
+        self.batch = batch
+        self.workdir = workdir
+        #: Per table, the Parquet files written and their row counts.
+        self.files: dict[str, list[tuple[str, int]]] = {schema.FACT: [], schema.REJECTED: [], schema.AUDIT: []}
+
+    def _write(self, table: str, select_sql: str, params: list[Any]) -> int:
+        target = os.path.join(self.workdir, f"{_bare(table)}-{len(self.files[table]) + 1}.parquet")
+        sql = f"COPY ({parquet_select(select_sql, _COLUMNS[table])}) TO {_duck_quote(target)} (FORMAT PARQUET)"
+        rows = int(self.con.execute(sql, params).fetchall()[0][0])
+        self.files[table].append((target, rows))
+        return rows
+
+    def write_facts(self, select_sql: str, params: list[Any]) -> int:
+        return self._write(schema.FACT, select_sql, params)
+
+    def write_rejected(self, select_sql: str, params: list[Any]) -> None:
+        self._write(schema.REJECTED, select_sql, params)
+
+    def unknown_airports(self) -> int:
+        fact_files = ", ".join(_duck_quote(parquet) for parquet, _ in self.files[schema.FACT])
+        return int(
+            self.con.execute(
+                f"""SELECT count(*) FROM read_parquet([{fact_files}])
+                    WHERE dep_airport IS NULL OR arr_airport IS NULL"""
+            ).fetchall()[0][0]
+        )
+
+    def write_audit(self, row: list[Any]) -> None:
+        names = schema.column_names(schema.AUDIT_COLUMNS)
+        self._write(schema.AUDIT, "SELECT " + ", ".join(f"? AS {name}" for name in names), row)
+
+    def apply(self) -> None:
+        warehouse, batch_id = self.warehouse, self.batch.batch_id
+        prefix = f"{warehouse.target.staging}{staging_segment(batch_id)}/"
+        staged: dict[str, Optional[str]] = {}
+        uploaded: list[str] = []
+        for table, part in (("fact", schema.FACT), ("rejected", schema.REJECTED), ("audit", schema.AUDIT)):
+            uploads = [parquet for parquet, rows in self.files[part] if rows]
+            for number, parquet in enumerate(uploads, start=1):
+                uploaded.append(warehouse._upload(parquet, f"{prefix}{table}/part-{number}.parquet"))
+            staged[part] = f"{prefix}{table}/" if uploads else None
+        warehouse._run_batch(
+            file_load_statements(staged, warehouse.target.iam_role), what=f"load batch {batch_id}", staged=prefix
+        )
+        warehouse._delete_staged(uploaded)
