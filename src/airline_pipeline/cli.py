@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
 from airline_pipeline import __version__
-from airline_pipeline.adapters.warehouse import describe, open_warehouse
+from airline_pipeline.adapters.warehouse import describe, open_reader, open_warehouse
 from airline_pipeline.core import interrupts, schema
 from airline_pipeline.core.defaults import DATA_PREFIX
 from airline_pipeline.core.errors import ConfigError, Interrupted, PipelineError
@@ -130,7 +130,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from airline_pipeline.ops import history
 
-    with open_warehouse(args.warehouse) as warehouse:
+    with open_reader(args.warehouse) as warehouse:
         rows = history.load_history(warehouse, last=args.last)
     if args.json:
         emit(rows)
@@ -153,7 +153,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from airline_pipeline.ops import delay_report as report
 
     report.prepare_out_dir(args.out)  # before the queries: a wrong --out fails in a second, not after them
-    with open_warehouse(args.warehouse) as warehouse:
+    with open_reader(args.warehouse) as warehouse:
         numbers = report.build_report(
             warehouse,
             date_from=args.date_from,

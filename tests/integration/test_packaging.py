@@ -230,6 +230,23 @@ def test_function_imports_from_its_package_alone(
     assert "airline_pipeline" in result["origins"]
 
 
+#: The functions that read Redshift, all through the package's one reader (awswrangler's Data API reader).
+REDSHIFT_READERS = ("ReportFunction", "WarehouseBootstrapFunction")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_finds_what_its_redshift_reads_need_and_no_duckdb(
+    function: str, build: Path, runtime: Path, opt: dict[str, Path]
+) -> None:
+    # Given the function's package and layers, as Lambda assembles them for a Redshift deployment
+    # When its app is imported alone
+    result = import_alone(function, build, runtime, opt[function])
+
+    # Then a function that reads Redshift finds awswrangler and pandas (the managed layer); none finds DuckDB
+    reads = function in REDSHIFT_READERS
+    assert result["found"] == {"awswrangler": reads, "pandas": reads, "duckdb": False}
+
+
 def constraint_pins() -> dict[str, str]:
     """constraints.txt's pins for the Lambda side (Python >= 3.10): name -> version."""
     pins = {}
@@ -328,7 +345,7 @@ def data_api_value(value: Any) -> dict[str, Any]:
 
 def report_calls(warehouse: Any, batch_id: str, target: dict[str, str]) -> list[dict[str, Any]]:
     """The Data API calls of the report's reads, answered with what the same SQL returns on ``warehouse``."""
-    from airline_pipeline.adapters.warehouse.redshift.sink import bind
+    from airline_pipeline.adapters.warehouse.redshift.sql import bind
     from airline_pipeline.steps.verify_load import STATEMENTS
 
     calls: list[dict[str, Any]] = []

@@ -39,16 +39,16 @@ from redshift_doubles import (
 )
 from sqlglot import exp
 
-from airline_pipeline.adapters.warehouse.redshift.sink import (
+from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
+from airline_pipeline.adapters.warehouse.redshift.sql import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
     MAX_BATCH_STATEMENTS,
-    RedshiftWarehouse,
     audit_insert,
     copy_sql,
-    staging_segment,
 )
+from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import ConfigError, LoadFailed
 from airline_pipeline.core.outcome import Batch

@@ -12,7 +12,7 @@ Definitions (also printed in the report):
 - *worst routes*: highest average arrival delay among routes with at least ``min_route_flights``
   arrived flights; flights whose airports are unknown to ``airports_dim`` are left out of routes.
 
-The SQL runs unchanged on DuckDB and on Redshift through :meth:`Warehouse.query`, and every
+The SQL runs unchanged on DuckDB and on Redshift through :meth:`Reader.query`, and every
 statement aggregates in the database: what comes back is one row per group, never per flight.
 
 Names in the data (carriers, airports) are data, never markup: HTML is escaped, chart labels have
@@ -28,7 +28,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from airline_pipeline.adapters.warehouse import Warehouse
+from airline_pipeline.adapters.warehouse import Reader
 from airline_pipeline.core.errors import PipelineError
 from airline_pipeline.ops.delay_report_sql import (
     DEFAULT_MIN_ROUTE_FLIGHTS,
@@ -108,7 +108,7 @@ def _with_share(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(
-    warehouse: Warehouse,
+    warehouse: Reader,
     *,
     date_from: Optional[date] = None,
     date_to: Optional[date] = None,

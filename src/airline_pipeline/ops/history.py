@@ -1,6 +1,6 @@
 """The load history: the newest attempts from the audit table, as rows or an aligned text table.
 
-It reads through :meth:`Warehouse.query`, so the same history works on DuckDB and on Redshift.
+It reads through the reader port (:meth:`Reader.query`), so the same history works on DuckDB and on Redshift.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from airline_pipeline.adapters.warehouse import Row, Warehouse
+from airline_pipeline.adapters.warehouse import Reader, Row
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import ConfigError
 
@@ -28,7 +28,7 @@ LIMIT {int(last)}"""
 UNFINISHED = "no outcome recorded: still running, or killed"
 
 
-def load_history(warehouse: Warehouse, *, last: int = 20) -> list[Row]:
+def load_history(warehouse: Reader, *, last: int = 20) -> list[Row]:
     """The ``last`` audit rows, newest first, each with ``duration_seconds`` added.
 
     A STARTED row is an attempt with no outcome: still running, or killed before it could record

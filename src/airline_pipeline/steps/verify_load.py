@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from airline_pipeline.adapters.warehouse import Warehouse
+from airline_pipeline.adapters.warehouse import Reader
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import LoadFailed, WarehouseError
 
@@ -64,7 +64,7 @@ LIMIT 5"""
 STATEMENTS = (_AUDIT, _FACT_ROWS, _REASONS)
 
 
-def batch_report(warehouse: Warehouse, batch_id: str) -> BatchReport:
+def batch_report(warehouse: Reader, batch_id: str) -> BatchReport:
     """The batch's numbers; raises when the load is missing, failed, or its rows are not all there.
 
     The newest *finished* attempt counts (NULLS LAST: Redshift sorts NULL first in DESC): a retried

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
+from airline_pipeline.adapters.warehouse.ports import Reader, Row, Warehouse
 from airline_pipeline.core.errors import ConfigError
 
-__all__ = ["Row", "Warehouse", "describe", "open_warehouse"]
+__all__ = ["Reader", "Row", "Warehouse", "describe", "open_reader", "open_warehouse"]
 
 
 def open_warehouse(uri: str, **options: Any) -> Warehouse:
@@ -25,6 +25,15 @@ def open_warehouse(uri: str, **options: Any) -> Warehouse:
         f"unsupported warehouse URI '{uri}': use duckdb:///abs/path/warehouse.duckdb "
         "or redshift-data://<workgroup-or-cluster>/<database>?..."
     )
+
+
+def open_reader(uri: str, **options: Any) -> Reader:
+    """A reader of the warehouse a URI names: on Redshift awswrangler's Data API reader, no load engine."""
+    if uri.startswith("redshift-data://"):
+        from airline_pipeline.adapters.warehouse.redshift.reader import RedshiftReader
+
+        return RedshiftReader.from_uri(uri, **options)
+    return open_warehouse(uri, **options)
 
 
 def describe(uri: str) -> str:

@@ -33,14 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
-from airline_pipeline.adapters.warehouse.redshift.sink import (
-    RedshiftTarget,
-    RedshiftWarehouse,
-    bind,
-    copy_csv_sql,
-    role_sql,
-)
+from airline_pipeline.adapters.warehouse.ports import Warehouse
+from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
+from airline_pipeline.adapters.warehouse.redshift.sql import copy_csv_sql
+from airline_pipeline.adapters.warehouse.redshift.target import RedshiftTarget, role_sql
 from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
 from airline_pipeline.core.errors import ConfigError
@@ -160,20 +156,6 @@ def airports_statements_csv(s3_uri: str, iam_role: str) -> list[str]:
 
 class RedshiftBootstrap(RedshiftWarehouse):
     """The Redshift warehouse as its administrator: what ``bootstrap`` runs there."""
-
-    def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
-        """A small read through the plain Data API: the bootstrap Lambda carries no awswrangler."""
-        text, parameters = bind(params or {}, sql)
-        extra: dict[str, Any] = {"Parameters": parameters} if parameters else {}
-        statement = self.data.execute_statement(Sql=text, **extra, **self._args())
-        self._wait(statement["Id"], what="read the warehouse state")
-        rows: list[Row] = []
-        for page in self.data.get_paginator("get_statement_result").paginate(Id=statement["Id"]):
-            names = [column["name"] for column in page["ColumnMetadata"]]
-            for record in page["Records"]:
-                values = [None if value.get("isNull") else next(iter(value.values())) for value in record]
-                rows.append(dict(zip(names, values)))
-        return rows
 
     def run_one(self, sql: str, *, what: str) -> None:
         """One statement in its own transaction (CREATE ROLE / GROUP / USER)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import abc
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary
-from airline_pipeline.engine.scan import PreparedFile
+
+if TYPE_CHECKING:  # a reader needs no load engine
+    from airline_pipeline.engine.scan import PreparedFile
 
 Row = dict[str, Any]
 
@@ -15,7 +17,28 @@ Row = dict[str, Any]
 PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
-class Warehouse(abc.ABC):
+class Reader(abc.ABC):
+    """The reader port: read-only SQL on the warehouse (the report step, the delay report, the history).
+
+    DuckDB's reader is its :class:`Warehouse`; Redshift's is
+    :class:`~airline_pipeline.adapters.warehouse.redshift.reader.RedshiftReader` (awswrangler, no DuckDB).
+    """
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
+        """Run a read-only query; ``:name`` placeholders are bound from ``params``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: not every reader holds a resource
+        """Release connections."""
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Warehouse(Reader):
     """A place the fact rows land: DuckDB locally, Redshift (Data API) in AWS.
 
     Every method is safe to call again: schema creation is ``IF NOT EXISTS``, airports are
@@ -49,15 +72,5 @@ class Warehouse(abc.ABC):
     def record_failure(self, batch: Batch, error: str) -> None:
         """Write a FAILED audit row; never raises (the original error matters more)."""
 
-    @abc.abstractmethod
-    def query(self, sql: str, params: Optional[dict[str, Any]] = None) -> list[Row]:
-        """Run a read-only query; ``:name`` placeholders are bound from ``params``."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook: not every warehouse holds a resource
-        """Release connections."""
-
     def __enter__(self) -> Warehouse:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
