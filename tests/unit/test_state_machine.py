@@ -22,6 +22,7 @@ from lambda_support import FUNCTIONS_DIR, ROOT, load_function, load_template
 from airline_pipeline.adapters import ledger
 from airline_pipeline.steps.crawler import CrawlerState
 from airline_pipeline.steps.notify import NotifyRequest, describe_failure
+from airline_pipeline.steps.state import Failure
 from airline_pipeline.steps.validate import ValidationResult
 
 ASL = ROOT / "statemachine" / "pipeline.asl.json"
@@ -162,7 +163,7 @@ def test_the_notifier_reads_every_failure_shape_the_pass_states_build(asl: dict[
             for key, value in builder["Parameters"].items()
         }
         # When the notifier describes it, Then it finds the state, an error name and the cause
-        failed_state, error, cause = describe_failure(failure)
+        failed_state, error, cause = describe_failure(Failure.model_validate(failure))
         assert failed_state == builder["Parameters"]["state"], name
         assert error != "UnknownError", name
         assert "the cause" in cause, name

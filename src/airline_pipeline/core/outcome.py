@@ -58,6 +58,10 @@ class Batch:
         )
 
 
+#: The row counts of a load, in the order every report shows them: ``rows_read = loaded + rejected + filtered``.
+ROW_COUNTS = ("rows_read", "rows_loaded", "rows_rejected", "rows_filtered")
+
+
 @dataclass(frozen=True)
 class LoadSummary:
     """What ``ingest`` prints as its last line and what the Glue job and report step return."""
