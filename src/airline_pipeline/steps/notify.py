@@ -118,9 +118,8 @@ class _About(NamedTuple):
 
 
 #: A success without a report cannot happen (Report precedes NotifySuccess); None fields say so if it does.
-_NO_REPORT = BatchReport.model_construct(
-    **{**dict.fromkeys(BatchReport.model_fields), "unknown_airport_ids": [], "top_rejection_reasons": []}
-)
+_EMPTY_REPORT: dict[str, Any] = {**dict.fromkeys(BatchReport.model_fields), "unknown_airport_ids": []}
+_NO_REPORT = BatchReport.model_construct(**{**_EMPTY_REPORT, "top_rejection_reasons": []})
 
 
 def _success(about: _About, report: BatchReport, summary: dict[str, Any]) -> tuple[str, list[str]]:
