@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "etag")
+ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix")
 REQUIRED = ("source_uri", "warehouse")
 
 

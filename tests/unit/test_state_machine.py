@@ -8,6 +8,7 @@ fields the Choice states read are ones the steps really return.
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
@@ -342,9 +343,18 @@ def test_glue_job_arguments_are_the_scripts(asl: dict[str, Any]) -> None:
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     arguments = asl["States"]["StartLoadJob"]["Parameters"]["Arguments"]
-    names = {key.removesuffix(".$").removeprefix("--") for key in arguments}
-    assert names <= set(script.ARGUMENTS)
-    assert set(script.REQUIRED) - names <= {"warehouse"}, "--warehouse comes from the job's DefaultArguments"
+    started = {key.removesuffix(".$").removeprefix("--") for key in arguments}
+    defaults = load_template()["Resources"]["JoinAndLoadJob"]["Properties"]["DefaultArguments"]
+    configured = {key.removeprefix("--") for key in defaults} & set(script.ARGUMENTS)
+    # Then every argument the execution passes is one the script reads (none is dead weight) ...
+    assert started <= set(script.ARGUMENTS), started - set(script.ARGUMENTS)
+    # ... and the script reads exactly what the execution and the job's DefaultArguments give it
+    assert set(script.ARGUMENTS) == started | configured
+    assert set(script.REQUIRED) <= started | configured
+    # and the script uses each of them (an argument it only declares is as dead as one it never gets)
+    body = inspect.getsource(script.main)
+    unused = [name for name in script.ARGUMENTS if f'args["{name}"]' not in body and f'args.get("{name}"' not in body]
+    assert unused == []
 
 
 # --- the template side ------------------------------------------------------------------------------
