@@ -148,7 +148,7 @@ try:
 except SystemExit as done:
     assert done.code in (0, None), done.code
 # the Redshift side of the job: the warehouse and awswrangler's Data API reader import and configure
-from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
+from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
 from awswrangler.data_api import redshift as data_api
 RedshiftWarehouse.from_uri(
     "redshift-data://analytics/dev?iam_role=arn:aws:iam::123456789012:role/copy&staging=s3://stage-bucket/staging/"

@@ -500,6 +500,7 @@ def test_the_glue_layer_holds_the_packages_wheel_with_the_code_the_job_runs(buil
         "core/contract.py",
         "engine/scan.py",
         "adapters/warehouse/duckdb.py",
+        "adapters/warehouse/redshift/warehouse.py",
         "adapters/warehouse/redshift/sink.py",
     ):
         assert f"airline_pipeline/{module}" in names, module

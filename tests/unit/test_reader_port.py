@@ -20,7 +20,7 @@ from airline_pipeline.steps.verify_load import batch_report
 from airline_pipeline.ops import delay_report, history
 reader = open_reader({URI!r})
 loaded = sorted(name for name in sys.modules if name == "duckdb" or name.startswith("airline_pipeline.engine")
-                or name.endswith(".redshift.sink"))
+                or name.endswith((".redshift.sink", ".redshift.warehouse")))
 print(json.dumps({{"reader": type(reader).__name__, "loaded": loaded}}))
 """
 

@@ -39,7 +39,6 @@ from redshift_doubles import (
 )
 from sqlglot import exp
 
-from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
 from airline_pipeline.adapters.warehouse.redshift.sql import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
@@ -49,6 +48,7 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
     copy_sql,
 )
 from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
+from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import ConfigError, LoadFailed
 from airline_pipeline.core.outcome import Batch

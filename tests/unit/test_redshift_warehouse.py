@@ -39,7 +39,6 @@ from redshift_doubles import (
 
 from airline_pipeline.adapters.warehouse import open_warehouse
 from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
-from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
 from airline_pipeline.adapters.warehouse.redshift.sql import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
@@ -47,6 +46,7 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
     parquet_select,
 )
 from airline_pipeline.adapters.warehouse.redshift.target import RedshiftTarget
+from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows
 from airline_pipeline.core.outcome import Batch

@@ -18,7 +18,7 @@ def open_warehouse(uri: str, **options: Any) -> Warehouse:
 
         return DuckDBWarehouse.from_uri(uri, **options)
     if scheme == "redshift-data":
-        from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
+        from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
 
         return RedshiftWarehouse.from_uri(uri, **options)
     raise ConfigError(

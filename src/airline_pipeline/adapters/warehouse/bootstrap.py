@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from airline_pipeline.adapters.warehouse.ports import Warehouse
-from airline_pipeline.adapters.warehouse.redshift.sink import RedshiftWarehouse
 from airline_pipeline.adapters.warehouse.redshift.sql import copy_csv_sql
 from airline_pipeline.adapters.warehouse.redshift.target import RedshiftTarget, role_sql
+from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
 from airline_pipeline.core.errors import ConfigError

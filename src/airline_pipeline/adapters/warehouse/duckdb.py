@@ -28,12 +28,12 @@ import duckdb
 import tenacity
 
 from airline_pipeline.adapters.warehouse import ports
+from airline_pipeline.adapters.warehouse.duckdb_sink import DuckDBSink, close_started, insert_audit_row
 from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import ConfigError, WarehouseBusy, WarehouseError, WarehouseUnavailable
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.engine import airports, load, scan
-from airline_pipeline.engine.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,6 @@ def _is_lock_conflict(exc: BaseException) -> bool:
 #: How long a file that is "not a valid DuckDB database" counts as one another process is still creating.
 _CREATION_SECONDS = 10.0
 
-#: Test-only: a file path. A load writes its pid there once it is inside its transaction (the file's
-#: old rows deleted, the new ones inserted, nothing committed), then keeps DuckDB busy for up to
-#: ``_PAUSE_SECONDS``, so a fault test can signal or kill it at exactly that point.
-PAUSE_ENV = "AIRLINE_PIPELINE_TEST_PAUSE_IN_LOAD"
-_PAUSE_SECONDS = 60.0
 
 # What an engine error says -> what it means and what to do (first match wins).
 _ADVICE: tuple[tuple[tuple[str, ...], str, type[WarehouseError]], ...] = (
@@ -279,7 +274,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             with self.connect() as con:
                 con.execute("BEGIN TRANSACTION")
-                _close_started(con, batch)
+                close_started(con, batch)
                 self._insert_audit(con, batch, summary, finished_at=utcnow())
                 con.execute("COMMIT")
         except Exception:  # the load's own error is what the caller reports
@@ -294,58 +289,7 @@ class DuckDBWarehouse(Warehouse):
     # --- helpers -------------------------------------------------------------------------------
 
     def _insert_audit(self, con: Any, batch: Batch, summary: LoadSummary, *, finished_at: Any) -> None:
-        _insert_audit_row(con, load.audit_row(batch, summary, finished_at=finished_at))
-
-
-class DuckDBSink(Sink):
-    """Writes straight into the warehouse's tables inside one transaction; :meth:`apply` commits it.
-
-    Opening it begins the transaction and deletes the file's earlier fact rows (the load's rows
-    replace them); a failed load rolls back, and neither the delete nor any row of it stays.
-    """
-
-    def __init__(self, con: Any, batch: Batch) -> None:
-        self.con = con
-        self.batch = batch
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {schema.FACT} WHERE source_file = ?", [batch.source_file])
-
-    def write_facts(self, select_sql: str, params: list[Any]) -> int:
-        return int(self.con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
-
-    def write_rejected(self, select_sql: str, params: list[Any]) -> None:
-        _pause_for_fault_tests(self.con)
-        self.con.execute(f"DELETE FROM {schema.REJECTED} WHERE source_file = ?", [self.batch.source_file])
-        self.con.execute(f"INSERT INTO {schema.REJECTED} {select_sql}", params)
-
-    def unknown_airports(self) -> int:
-        return int(
-            self.con.execute(
-                f"""SELECT count(*) FROM {schema.FACT}
-                    WHERE source_file = ? AND (dep_airport IS NULL OR arr_airport IS NULL)""",
-                [self.batch.source_file],
-            ).fetchone()[0]
-        )
-
-    def write_audit(self, row: list[Any]) -> None:
-        _close_started(self.con, self.batch)
-        _insert_audit_row(self.con, row)
-
-    def apply(self) -> None:
-        self.con.execute("COMMIT")
-
-
-def _close_started(con: Any, batch: Batch) -> None:
-    """Remove this attempt's STARTED row (same batch and start time: another attempt's stays)."""
-    con.execute(
-        f"DELETE FROM {schema.AUDIT} WHERE batch_id = ? AND started_at = ? AND status = ?",
-        [batch.batch_id, batch.started_at, schema.STARTED],
-    )
-
-
-def _insert_audit_row(con: Any, row: list[Any]) -> None:
-    names = schema.column_names(schema.AUDIT_COLUMNS)
-    con.execute(f"INSERT INTO {schema.AUDIT} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})", row)
+        insert_audit_row(con, load.audit_row(batch, summary, finished_at=finished_at))
 
 
 def _rollback(con: Any) -> None:
@@ -355,17 +299,6 @@ def _rollback(con: Any) -> None:
         con.execute("ROLLBACK")
     except Exception as exc:
         log.debug("ROLLBACK after a failed load also failed (the connection is discarded): %s", exc)
-
-
-def _pause_for_fault_tests(con: Any) -> None:
-    """See :data:`PAUSE_ENV`. Busy in DuckDB, where a long load spends its time, so a signal takes the engine's path."""
-    marker = os.environ.get(PAUSE_ENV)
-    if not marker:
-        return
-    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
-    deadline = time.monotonic() + _PAUSE_SECONDS
-    while time.monotonic() < deadline:
-        con.execute("SELECT count(*) FROM range(50000000) t(x) WHERE x % 7 = 3").fetchall()
 
 
 def _log_wait_once(path: str) -> Any:
