@@ -20,7 +20,7 @@ from typing import Any, Callable, NoReturn, Optional
 
 from airline_pipeline import __version__
 from airline_pipeline.adapters.warehouse import describe, open_reader, open_warehouse
-from airline_pipeline.core import interrupts, schema
+from airline_pipeline.core import interrupts, schema, status
 from airline_pipeline.core.defaults import DATA_PREFIX
 from airline_pipeline.core.errors import ConfigError, Interrupted, PipelineError
 
@@ -47,7 +47,7 @@ def emit(payload: Any) -> None:
 
 def failure(error: str, message: str, **extra: Any) -> dict[str, Any]:
     """The JSON line of a command that failed before it had a result of its own."""
-    return {"status": "FAILED", "error": error, "message": message, **extra}
+    return {"status": status.FAILED, "error": error, "message": message, **extra}
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def cmd_load_airports(args: argparse.Namespace) -> int:
     )
     if result.warning:
         log.warning("%s", result.warning)
-    emit({"warehouse": describe(args.warehouse), "table": schema.AIRPORTS, "status": "LOADED", **result.as_json()})
+    emit({"warehouse": describe(args.warehouse), "table": schema.AIRPORTS, "status": status.LOADED, **result.as_json()})
     return 0
 
 
@@ -194,7 +194,7 @@ def _execution_outcome(summary: dict[str, Any], *, succeeded: bool) -> int:
     """``demo`` / ``verify``: print the execution's summary, with ``status``/``message`` when it failed."""
     if not succeeded:
         summary = {
-            "status": "FAILED",
+            "status": status.FAILED,
             "message": f"the execution ended {summary['execution_status']} with {summary.get('rows_loaded')} rows: "
             f"{summary.get('error') or ''} {summary.get('cause') or ''}".strip(),
             **summary,

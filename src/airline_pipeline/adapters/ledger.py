@@ -12,11 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-IN_FLIGHT = "IN_FLIGHT"
-LOADED = "LOADED"
-FAILED = "FAILED"
-#: A file that can never load (bad header, bad key): duplicates are skipped, a new upload is a new etag.
-REJECTED = "REJECTED"
+from airline_pipeline.core.status import FAILED, IN_FLIGHT, LOADED, REJECTED
+
+__all__ = ["FAILED", "IN_FLIGHT", "LOADED", "REJECTED", "Claim", "Ledger", "file_id"]
 
 _RETENTION_SECONDS = 90 * 24 * 3600
 

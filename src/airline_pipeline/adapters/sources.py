@@ -20,29 +20,15 @@ from urllib.parse import unquote_plus
 from airline_pipeline.adapters import aws
 from airline_pipeline.core.contract import flight_date_or_none
 from airline_pipeline.core.errors import FileChanged, InvalidKey, UnreadableFile
+from airline_pipeline.core.s3uri import S3Uri
 
 #: ``(bytes_done, bytes_total)``: called while downloading.
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class S3Location:
-    bucket: str
-    key: str
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
-def parse_s3_uri(uri: str) -> S3Location:
-    """``s3://bucket/key`` -> :class:`S3Location`; the key is used as given (not URL-decoded)."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket or not key:
-        raise UnreadableFile(f"'{uri}' is not of the form s3://bucket/key")
-    return S3Location(bucket, key)
+def parse_s3_uri(uri: str) -> S3Uri:
+    """``s3://bucket/key`` -> :class:`~airline_pipeline.core.s3uri.S3Uri` (the key as given, not URL-decoded)."""
+    return S3Uri.parse(uri)
 
 
 def decode_event_key(key: str) -> str:
@@ -59,7 +45,7 @@ class SourceFile:
     key: str
     size: int
     etag: str
-    s3: Optional[S3Location] = None
+    s3: Optional[S3Uri] = None
     #: Local files: what identifies this version of the file (device, inode, size, mtime, ctime).
     fingerprint: Optional[tuple[int, ...]] = None
 

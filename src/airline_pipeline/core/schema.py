@@ -11,6 +11,8 @@ import hashlib
 import re
 from typing import Optional
 
+from airline_pipeline.core import status
+
 SCHEMA = "airlines"
 
 Column = tuple[str, str]
@@ -96,11 +98,8 @@ AUDIT = f"{SCHEMA}.load_audit"
 REJECTED = f"{SCHEMA}.rejected_rows"
 REJECTED_AIRPORTS = f"{SCHEMA}.rejected_airports"
 
-#: Audit ``status`` values. STARTED is written (committed) when an attempt begins and replaced by
-#: LOADED or FAILED when it ends: one that stays STARTED was killed, or is still running.
-STARTED = "STARTED"
-LOADED = "LOADED"
-FAILED = "FAILED"
+#: Audit ``status`` values (:mod:`airline_pipeline.core.status` is their one home).
+STARTED, LOADED, FAILED = status.STARTED, status.LOADED, status.FAILED
 
 _REDSHIFT_TABLE_OPTIONS = {
     AIRPORTS: "DISTSTYLE ALL SORTKEY (airport_id)",

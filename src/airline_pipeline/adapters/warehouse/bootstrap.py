@@ -40,6 +40,7 @@ from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWareh
 from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
 from airline_pipeline.core.errors import ConfigError
+from airline_pipeline.core.s3uri import S3Uri
 from airline_pipeline.engine import airports
 
 log = logging.getLogger(__name__)
@@ -187,9 +188,9 @@ class RedshiftBootstrap(RedshiftWarehouse):
         staged = f"{self.target.staging}bootstrap/{hashlib.sha256(data).hexdigest()[:16]}/airports.csv"
         self._upload(str(path), staged)
         self._run_batch(airports_statements_csv(staged, self.target.iam_role), what="load the airports", staged=staged)
-        bucket, _, key = staged[len("s3://") :].partition("/")
+        location = S3Uri.parse(staged)
         try:  # the staging lifecycle rule removes it anyway
-            self.s3.delete_object(Bucket=bucket, Key=key)
+            self.s3.delete_object(Bucket=location.bucket, Key=location.key)
         except Exception:
             log.warning("could not delete the staged %s", staged, exc_info=True)
         return airports_count(self)

@@ -134,8 +134,3 @@ def staging_segment(batch_id: str) -> str:
         return batch_id
     cleaned = re.sub(r"[^A-Za-z0-9_.=+-]", "_", batch_id)[:100].lstrip("._=+-")
     return f"{cleaned or 'batch'}-{hashlib.sha256(batch_id.encode()).hexdigest()[:12]}"
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key

@@ -54,11 +54,11 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
 from airline_pipeline.adapters.warehouse.redshift.target import (
     RedshiftTarget,
     checked_s3_uri,
-    split_s3,
 )
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import LoadFailed, WarehouseError
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
+from airline_pipeline.core.s3uri import S3Uri
 from airline_pipeline.engine import airports, load, scan
 
 if TYPE_CHECKING:
@@ -234,8 +234,8 @@ class RedshiftWarehouse(Warehouse):
 
     def _upload(self, local: str, uri: str) -> str:
         """Put ``local`` at ``uri``; returns the URI (what the load later deletes)."""
-        bucket, key = split_s3(checked_s3_uri(uri))
-        self.s3.upload_file(local, bucket, key)
+        staged = S3Uri.parse(checked_s3_uri(uri))
+        self.s3.upload_file(local, staged.bucket, staged.key)
         return uri
 
     def _delete_staged(self, uris: list[str]) -> None:
@@ -244,11 +244,11 @@ class RedshiftWarehouse(Warehouse):
         The objects this load uploaded, by key: no listing, so the job's role needs no s3:ListBucket.
         """
         for start in range(0, len(uris), 1000):  # DeleteObjects takes up to 1,000 keys
-            chunk = [split_s3(uri) for uri in uris[start : start + 1000]]
+            chunk = [S3Uri.parse(uri) for uri in uris[start : start + 1000]]
             try:
                 self.s3.delete_objects(
-                    Bucket=chunk[0][0],
-                    Delete={"Objects": [{"Key": key} for _, key in chunk], "Quiet": True},
+                    Bucket=chunk[0].bucket,
+                    Delete={"Objects": [{"Key": staged.key} for staged in chunk], "Quiet": True},
                 )
             except Exception:
                 log.warning("could not delete the staged objects %s...", uris[start], exc_info=True)
