@@ -62,7 +62,7 @@ def _fresh_caches() -> Iterator[None]:
         if "airline_pipeline.steps.powertools" in sys.modules:
             sys.modules["airline_pipeline.steps.powertools"].aws_client.cache_clear()
         if "airline_pipeline.steps.settings" in sys.modules:
-            sys.modules["airline_pipeline.steps.settings"].get_settings.cache_clear()
+            sys.modules["airline_pipeline.steps.settings"].clear_cache()
 
     clear()
     yield

@@ -401,9 +401,9 @@ def test_asl_validator_accepts_the_definition() -> None:
 def test_a_ledger_claim_outlives_the_longest_execution(asl: dict[str, Any]) -> None:
     # Given the longest an execution may run (the definition's TimeoutSeconds) and the claim every
     # Lambda uses (the settings' default, derived in ledger.py from the same timeout)
-    from airline_pipeline.steps.settings import Settings
+    from airline_pipeline.steps.settings import LedgerSettings
 
-    default_claim_minutes = Settings.model_fields["claim_minutes"].default
+    default_claim_minutes = LedgerSettings.model_fields["claim_minutes"].default
 
     # Then the two agree, and a claim - written after its execution started - expires only once its
     # execution can no longer be running: a duplicate event cannot load the file alongside it

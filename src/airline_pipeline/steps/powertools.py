@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from airline_pipeline.adapters import aws
 from airline_pipeline.adapters.ledger import Ledger
-from airline_pipeline.steps.settings import Settings
+from airline_pipeline.steps.settings import LedgerSettings
 
 logger = Logger()
 tracer = Tracer()
@@ -54,6 +54,6 @@ def aws_client(service: str) -> Any:
     return aws.client(service)
 
 
-def ledger(settings: Settings) -> Ledger:
+def ledger(settings: LedgerSettings) -> Ledger:
     """The load ledger on the container's DynamoDB client (validate claims files, notify closes them)."""
     return Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes)

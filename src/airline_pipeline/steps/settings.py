@@ -1,12 +1,14 @@
-"""Configuration of the Lambda steps, from environment variables, in one model.
+"""Configuration of the Lambda steps, from environment variables: one model per function.
 
-Every value the template sets is required here: a function deployed without one fails on its
-first invocation with a message naming the variable, instead of misbehaving later.
+Each function requires exactly the variables it reads (the cookbook's per-handler settings): a
+function deployed without one fails on its first invocation with a message naming the variable,
+instead of misbehaving later, and no function fails for another's variable.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
+from typing import TypeVar, cast
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,18 +17,16 @@ from airline_pipeline.adapters import ledger
 from airline_pipeline.core.errors import ConfigError
 
 
-class Settings(BaseSettings):
-    """Environment variables (upper-case names) of every function; see template.yaml Globals."""
+class _StepSettings(BaseSettings):
+    """Environment variables (upper-case names); template.yaml's Globals set them."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    data_prefix: str = Field(description="DATA_PREFIX: the folder that triggers the pipeline, e.g. daily-flights/")
+
+class LedgerSettings(_StepSettings):
+    """The load ledger (validate claims files, notify closes them)."""
+
     ledger_table: str = Field(description="LEDGER_TABLE: DynamoDB table of bucket/key/etag claims")
-    crawler_name: str = Field(description="CRAWLER_NAME: Glue crawler over the data prefix")
-    crawler_timeout_seconds: int = Field(gt=0, description="CRAWLER_TIMEOUT_SECONDS: give up waiting after this")
-    topic_arn: str = Field(description="TOPIC_ARN: SNS topic for outcome notifications")
-    warehouse_uri: str = Field(description="WAREHOUSE_URI: duckdb:///... or redshift-data://...")
-    poll_seconds: int = Field(gt=0, description="POLL_SECONDS: wait between crawler / job status checks")
     claim_minutes: int = Field(
         default=ledger.CLAIM_MINUTES,
         ge=ledger.CLAIM_MINUTES,
@@ -35,13 +35,51 @@ class Settings(BaseSettings):
     )
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings, read once per Lambda container; raises ConfigError naming what is missing."""
+class ValidateSettings(LedgerSettings):
+    data_prefix: str = Field(description="DATA_PREFIX: the folder that triggers the pipeline, e.g. daily-flights/")
+    poll_seconds: int = Field(gt=0, description="POLL_SECONDS: wait between crawler / job status checks")
+
+
+class CrawlerSettings(_StepSettings):
+    crawler_name: str = Field(description="CRAWLER_NAME: Glue crawler over the data prefix")
+    crawler_timeout_seconds: int = Field(gt=0, description="CRAWLER_TIMEOUT_SECONDS: give up waiting after this")
+
+
+class ReportSettings(_StepSettings):
+    warehouse_uri: str = Field(description="WAREHOUSE_URI: duckdb:///... or redshift-data://...")
+
+
+class NotifySettings(LedgerSettings):
+    topic_arn: str = Field(description="TOPIC_ARN: SNS topic for outcome notifications")
+
+
+#: Each Lambda step's settings, by its folder under functions/.
+STEP_SETTINGS: dict[str, type[_StepSettings]] = {
+    "validate": ValidateSettings,
+    "crawler": CrawlerSettings,
+    "report": ReportSettings,
+    "notify": NotifySettings,
+}
+
+Model = TypeVar("Model", bound=_StepSettings)
+
+
+def get_settings(model: type[Model]) -> Model:
+    """The function's settings, read once per Lambda container; raises ConfigError naming what is missing."""
+    return cast(Model, _load(model))
+
+
+@cache
+def _load(model: type[_StepSettings]) -> _StepSettings:
     try:
-        return Settings()  # type: ignore[call-arg]  # values come from the environment
+        return model()
     except ValidationError as exc:
         problems = "; ".join(
             f"{str(error['loc'][0]).upper()}: {error['msg']}" for error in exc.errors() if error.get("loc")
         )
         raise ConfigError(f"invalid or missing environment variables: {problems}") from None
+
+
+def clear_cache() -> None:
+    """Forget the settings read (tests: every test is a new container)."""
+    _load.cache_clear()
