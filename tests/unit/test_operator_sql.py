@@ -17,6 +17,8 @@ import sqlglot
 from sqlglot import exp
 
 from airline_pipeline.adapters.warehouse import Warehouse, open_warehouse
+from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
+from airline_pipeline.engine.ingest import ingest
 from airline_pipeline.ops import delay_report as report
 from airline_pipeline.ops import delay_report_sql as report_sql
 from airline_pipeline.ops import history
@@ -37,11 +39,29 @@ def all_statements(date_from: Optional[date], date_to: Optional[date]) -> dict[s
     return statements
 
 
+#: One day inside every range above: four flights on one route (enough for ``min_route_flights=3``),
+#: one cancelled, one diverted, one rejected row.
+DAY_FILE = """Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay
+DL,10000,10001,-3,4
+DL,10000,10001,10,25
+AA,10000,10001,0,-2
+AA,10000,10001,61,70
+UA,10001,10000,,
+UA,10001,10000,5,
+UA,not-a-number,10000,1,1
+"""
+
+
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    path = tmp_path_factory.mktemp("sql") / "w.duckdb"
-    wh = open_warehouse(f"duckdb://{path}")
+    folder = tmp_path_factory.mktemp("sql")
+    wh = open_warehouse(f"duckdb://{folder / 'w.duckdb'}")
     wh.init_schema()
+    wh.load_airports(str(SHIPPED_AIRPORTS))
+    day = folder / "date=2013-01-03" / "flights.csv"
+    day.parent.mkdir()
+    day.write_text(DAY_FILE)
+    assert ingest(str(day), wh).status == "LOADED"
     return wh
 
 
@@ -54,7 +74,10 @@ def test_every_statement_parses_as_redshift_and_runs_on_duckdb(
         assert isinstance(parsed, exp.Select), name
         placeholders = {p.name for p in parsed.find_all(exp.Placeholder)}
         assert placeholders == set(statement.params), name  # every parameter bound, none left over
-        assert isinstance(warehouse.query(statement.sql, statement.params), list), name
+        # and on a warehouse holding a day of the range it returns rows with exactly the columns it names
+        rows = warehouse.query(statement.sql, statement.params)
+        assert rows, name
+        assert list(rows[0]) == parsed.named_selects, name
 
 
 @pytest.mark.parametrize(("date_from", "date_to"), RANGES)
