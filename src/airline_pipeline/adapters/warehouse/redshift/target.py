@@ -55,28 +55,8 @@ class RedshiftTarget:
             raise ConfigError(f"the URI names no workgroup or cluster: use {_URI_HELP}")
         if not database or "/" in database:
             raise ConfigError(f"the URI names no database (or more than one path segment): use {_URI_HELP}")
-        query = parse_qs(parts.query, keep_blank_values=True)
-        unknown = sorted(set(query) - set(_OPTIONS))
-        if unknown:
-            raise ConfigError(f"unknown redshift-data URI option(s) {', '.join(unknown)}; known: {', '.join(_OPTIONS)}")
-        repeated = sorted(key for key, values in query.items() if len(values) > 1)
-        if repeated:
-            raise ConfigError(f"redshift-data URI option(s) given more than once: {', '.join(repeated)}")
-        option = {key: values[0].strip() for key, values in query.items()}
-        missing = [key for key in ("iam_role", "staging") if not option.get(key)]
-        if missing:
-            raise ConfigError(f"the redshift-data URI lacks {' and '.join(missing)}: use {_URI_HELP}")
-        cluster_flag = option.get("cluster", "false").lower()
-        if cluster_flag not in ("true", "false"):
-            raise ConfigError(f"cluster must be true or false, not '{option['cluster']}'")
-        cluster = cluster_flag == "true"
-        db_user, secret_arn = option.get("db_user") or None, option.get("secret_arn") or None
-        if db_user and secret_arn:
-            raise ConfigError("give db_user or secret_arn, not both")
-        if cluster and not (db_user or secret_arn):
-            raise ConfigError("cluster=true needs db_user (temporary credentials) or secret_arn (Secrets Manager)")
-        if db_user and not cluster:
-            raise ConfigError("db_user works with provisioned clusters only: add cluster=true, or use secret_arn")
+        option = _options(parts.query)
+        cluster, db_user, secret_arn = _sign_in(option)
         rule = _CLUSTER_ID if cluster else _WORKGROUP
         if not rule.fullmatch(name):
             kind = "cluster identifier" if cluster else "workgroup name (add cluster=true for a provisioned cluster)"
@@ -102,6 +82,38 @@ class RedshiftTarget:
         if self.secret_arn:
             args["SecretArn"] = self.secret_arn
         return args
+
+
+def _options(query_string: str) -> dict[str, str]:
+    """The URI's options: known ones only, each once, ``iam_role`` and ``staging`` present."""
+    query = parse_qs(query_string, keep_blank_values=True)
+    unknown = sorted(set(query) - set(_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown redshift-data URI option(s) {', '.join(unknown)}; known: {', '.join(_OPTIONS)}")
+    repeated = sorted(key for key, values in query.items() if len(values) > 1)
+    if repeated:
+        raise ConfigError(f"redshift-data URI option(s) given more than once: {', '.join(repeated)}")
+    option = {key: values[0].strip() for key, values in query.items()}
+    missing = [key for key in ("iam_role", "staging") if not option.get(key)]
+    if missing:
+        raise ConfigError(f"the redshift-data URI lacks {' and '.join(missing)}: use {_URI_HELP}")
+    return option
+
+
+def _sign_in(option: dict[str, str]) -> tuple[bool, Optional[str], Optional[str]]:
+    """``(cluster, db_user, secret_arn)``: a consistent way to sign in to a workgroup or a cluster."""
+    cluster_flag = option.get("cluster", "false").lower()
+    if cluster_flag not in ("true", "false"):
+        raise ConfigError(f"cluster must be true or false, not '{option['cluster']}'")
+    cluster = cluster_flag == "true"
+    db_user, secret_arn = option.get("db_user") or None, option.get("secret_arn") or None
+    if db_user and secret_arn:
+        raise ConfigError("give db_user or secret_arn, not both")
+    if cluster and not (db_user or secret_arn):
+        raise ConfigError("cluster=true needs db_user (temporary credentials) or secret_arn (Secrets Manager)")
+    if db_user and not cluster:
+        raise ConfigError("db_user works with provisioned clusters only: add cluster=true, or use secret_arn")
+    return cluster, db_user, secret_arn
 
 
 def _checked_role(role: str) -> str:
