@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from airline_pipeline.steps.admission import Message, Starter, admission_settings
+from airline_pipeline.steps.admission import Message, Starter
 from airline_pipeline.steps.powertools import aws_client, logger, metrics, tracer
+from airline_pipeline.steps.settings import AdmissionSettings, get_settings
 
 # A batch in which every file waits is a normal answer (all items reported), not a function error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -24,7 +25,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    starter = Starter(admission_settings(), aws_client("stepfunctions"), aws_client("sqs"), aws_client("dynamodb"))
+    starter = Starter(
+        get_settings(AdmissionSettings), aws_client("stepfunctions"), aws_client("sqs"), aws_client("dynamodb")
+    )
 
     def admit(record: SQSRecord) -> str:
         attributes = record.attributes

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from stacks import GLUE_MAX_CONCURRENT_RUNS, admission_backlog
 
-from airline_pipeline import schema
-from airline_pipeline.demo import LocalPipeline
-from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.core import schema
+from airline_pipeline.local.demo import LocalPipeline
 
 #: The issue's burst; AIRLINE_PIPELINE_BURST_FILES makes it smaller on a slow machine (the drain time scales).
 FILES = int(os.environ.get("AIRLINE_PIPELINE_BURST_FILES", "200"))

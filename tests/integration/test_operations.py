@@ -18,7 +18,6 @@ import time
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 import boto3
 import duckdb
@@ -27,12 +26,15 @@ import pytest
 from botocore.stub import ANY, Stubber
 from bs4 import BeautifulSoup
 
-from airline_pipeline import cli, operations
+from airline_pipeline import cli
+from airline_pipeline.adapters.ledger import file_id
+from airline_pipeline.adapters.s3 import encode_key, object_created_event
+from airline_pipeline.adapters.sources import decode_event_key
+from airline_pipeline.adapters.warehouse import open_warehouse
 from airline_pipeline.core.admission import execution_name
-from airline_pipeline.events import encode_key, object_created_event
-from airline_pipeline.ingest import ingest
-from airline_pipeline.operations import REPLAY_NAME
-from airline_pipeline.warehouse import open_warehouse
+from airline_pipeline.engine.ingest import ingest
+from airline_pipeline.ops import reprocess as operations
+from airline_pipeline.ops.reprocess import REPLAY_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # bench/ is a repo folder, not an installed package
@@ -425,9 +427,10 @@ def test_via_state_machine_queues_the_range_on_the_stacks_admission_queue(
     )
     assert {b["replay-name"] for b in bodies} == {REPLAY_NAME}
     # and each result names the execution the starter will start for that very message
+    keys = [decode_event_key(b["detail"]["object"]["key"]) for b in bodies]
     names = {
-        execution_name(b["id"], bucket, unquote_plus(b["detail"]["object"]["key"]), b["detail"]["object"]["etag"])
-        for b in bodies
+        execution_name(b["id"], key, file_id(bucket, key, b["detail"]["object"]["etag"]))
+        for b, key in zip(bodies, keys)
     }
     assert {e["execution_name"] for e in summary["executions"]} == names
     assert all(e["execution_arn"].endswith(f":execution:pipeline:{e['execution_name']}") for e in summary["executions"])

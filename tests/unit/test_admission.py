@@ -14,6 +14,8 @@ from typing import Any, Callable
 import pytest
 from lambda_support import Stack, env_json, load_event
 
+from airline_pipeline.adapters.ledger import file_id
+from airline_pipeline.adapters.sources import decode_event_key
 from airline_pipeline.core.admission import backoff_seconds, execution_name
 
 ENV = env_json()["AdmissionFunction"]
@@ -136,11 +138,9 @@ def test_a_message_that_is_not_an_s3_event_fails_alone(
 
 
 def test_execution_names_are_valid_stable_per_event_and_new_per_event() -> None:
-    from urllib.parse import unquote_plus
-
     def name(event: dict[str, Any]) -> str:
-        obj = event["detail"]["object"]
-        return execution_name(event["id"], event["detail"]["bucket"]["name"], unquote_plus(obj["key"]), obj["etag"])
+        obj, key = event["detail"]["object"], decode_event_key(event["detail"]["object"]["key"])
+        return execution_name(event["id"], key, file_id(event["detail"]["bucket"]["name"], key, obj["etag"]))
 
     first = name(file_event(15))
     assert first == name(file_event(15))

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from typing import Any, Optional
 
 import pytest
-from lambda_support import FUNCTIONS_DIR, ROOT, load_template
+from lambda_support import FUNCTIONS_DIR, LOGICAL_IDS, ROOT, load_template
 
-from airline_pipeline import ledger
-from airline_pipeline.settings import Settings
-from airline_pipeline.warehouse.bootstrap import LOADER, READER
+from airline_pipeline.adapters import ledger
+from airline_pipeline.adapters.warehouse.bootstrap import LOADER, READER
+from airline_pipeline.steps.settings import STEP_SETTINGS
 
 TEMPLATE_LINES = (ROOT / "template.yaml").read_text().splitlines()
 
@@ -242,10 +242,15 @@ def test_report_gets_awswrangler_from_the_aws_sdk_for_pandas_layer(resources: di
     assert domain == {"Ref": "DomainLayer"}
 
 
-def test_globals_set_every_setting(template: dict[str, Any]) -> None:
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}
-    assert required <= set(variables)
+def test_globals_set_every_setting(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    # Given the shared variables, and each function's own (the admission starter's name the state machine and
+    # its queue, which the Globals cannot: the state machine refers to the functions)
+    variables = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for function, model in STEP_SETTINGS.items():
+        own = resources[LOGICAL_IDS[function]]["Properties"].get("Environment", {}).get("Variables", {})
+        required = {name.upper() for name, field in model.model_fields.items() if field.is_required()}
+        # Then every variable a function's settings require is set for it
+        assert required <= variables | set(own), (function, required - variables - set(own))
 
 
 def test_ledger_table_is_the_one_the_code_writes(resources: dict[str, Any]) -> None:

@@ -1,1 +1,1 @@
-"""Pure domain rules: no AWS calls, Python 3.9."""
+"""The pure core: input contract, warehouse schema, errors, a load's outcome, admission rules. No I/O, no AWS."""

@@ -12,23 +12,23 @@ import re
 from pathlib import PurePosixPath
 from typing import Callable
 
-from airline_pipeline.contract import flight_date_or_none
-from airline_pipeline.ledger import file_id
+from airline_pipeline.core.contract import flight_date_or_none
 
 #: Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def execution_name(event_id: str, bucket: str, key: str, etag: str) -> str:
+def execution_name(event_id: str, key: str, file: str) -> str:
     """``<yyyymmdd>-<file stem>-<hash of event id and file>``: readable, valid, the same for one event.
 
     The same event (an SQS redelivery, an EventBridge retry) always gets the same name, so Step
     Functions starts it once; a new event for the same file (re-upload, replay) gets a new one.
-    ``key`` is the decoded object key.
+    ``key`` is the decoded object key, ``file`` the ledger's identity of the object (bucket, key, ETag:
+    :func:`airline_pipeline.adapters.ledger.file_id`), whole - never truncated before hashing.
     """
     day = flight_date_or_none(key)
     stem = _NAME_UNSAFE.sub("-", PurePosixPath(key).stem).strip("-")[:40] or "file"
-    digest = hashlib.sha256(f"{event_id}|{file_id(bucket, key, etag)}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"{event_id}|{file}".encode()).hexdigest()[:24]
     return f"{day:%Y%m%d}-{stem}-{digest}" if day else f"nodate-{stem}-{digest}"
 
 

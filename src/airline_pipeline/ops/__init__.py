@@ -1,1 +1,1 @@
-"""Operator commands (reprocess, history, ...) and their helpers."""
+"""Operator tasks behind the CLI: reprocess, history, the delay report, and verifying a deployed stack."""

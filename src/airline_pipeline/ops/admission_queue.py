@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any, Callable, Optional
-from urllib.parse import unquote_plus
 
+from airline_pipeline.adapters.ledger import file_id
+from airline_pipeline.adapters.sources import decode_event_key
 from airline_pipeline.core.admission import execution_name
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,8 @@ def enqueue_events(
             failed = {entry["Id"]: str(exc) for entry in entries}
         for n, event in enumerate(chunk):
             detail = event["detail"]
-            name = execution_name(
-                event["id"], detail["bucket"]["name"], unquote_plus(detail["object"]["key"]), detail["object"]["etag"]
-            )
+            key = decode_event_key(detail["object"]["key"])
+            name = execution_name(event["id"], key, file_id(detail["bucket"]["name"], key, detail["object"]["etag"]))
             outcomes.append((f"{executions}:{name}", failed.get(str(n))))
         advance(len(chunk))
     return outcomes

@@ -29,33 +29,15 @@ from typing import Any, Callable, Optional
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from airline_pipeline import ledger as ledger_states
+from airline_pipeline.adapters.ledger import file_id
+from airline_pipeline.adapters.sources import decode_event_key
 from airline_pipeline.core.admission import backoff_seconds, execution_name
-from airline_pipeline.ledger import file_id
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.core.status import LOADED, REJECTED
+from airline_pipeline.steps.settings import AdmissionSettings
 
 #: Ledger states after which a new event for the same bucket/key/etag has nothing to do.
-FINISHED = frozenset({ledger_states.LOADED, ledger_states.REJECTED})
-#: SQS's largest visibility timeout (12 hours).
-MAX_VISIBILITY_SECONDS = 12 * 60 * 60
-
-
-class AdmissionSettings(BaseSettings):
-    """The starter's environment (template.yaml: AdmissionFunction)."""
-
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
-
-    state_machine_arn: str = Field(description="STATE_MACHINE_ARN: the pipeline the starter starts")
-    admission_queue_url: str = Field(description="ADMISSION_QUEUE_URL: the queue whose messages wait")
-    ledger_table: str = Field(description="LEDGER_TABLE: bucket/key/etag claims (read only here)")
-    max_running: int = Field(ge=1, description="MAX_RUNNING: executions allowed at once (Glue MaxConcurrentRuns)")
-    admission_backoff_seconds: int = Field(ge=1, description="ADMISSION_BACKOFF_SECONDS: first wait for a free slot")
-    admission_backoff_max_seconds: int = Field(
-        ge=1, le=MAX_VISIBILITY_SECONDS, description="ADMISSION_BACKOFF_MAX_SECONDS: longest wait between tries"
-    )
+FINISHED = frozenset({LOADED, REJECTED})
 
 
 @dataclass(frozen=True)
@@ -111,8 +93,9 @@ class Starter:
         """
         event = parse(event=json.loads(message.body), model=S3EventNotificationEventBridgeModel)
         bucket, key = event.detail.bucket.name, decode_event_key(event.detail.object.key)
-        name = execution_name(event.id, bucket, key, event.detail.object.etag or "")
-        if not event.replay_name and self._finished(file_id(bucket, key, event.detail.object.etag or "")):
+        item = file_id(bucket, key, event.detail.object.etag or "")
+        name = execution_name(event.id, key, item)
+        if not event.replay_name and self._finished(item):
             self.outcome.skipped.append(name)
             return "skipped"
         if self.running() >= self.settings.max_running:
@@ -146,16 +129,3 @@ class Starter:
         self.sqs.change_message_visibility(
             QueueUrl=self.settings.admission_queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=wait
         )
-
-
-def admission_settings() -> AdmissionSettings:
-    """The starter's settings, failing loudly (ConfigError) with the names of missing variables."""
-    from pydantic import ValidationError
-
-    from airline_pipeline.errors import ConfigError
-
-    try:
-        return AdmissionSettings()  # type: ignore[call-arg]  # values come from the environment
-    except ValidationError as exc:
-        problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors() if e.get("loc"))
-        raise ConfigError(f"invalid or missing environment variables: {problems}") from None
