@@ -49,6 +49,7 @@ pytestmark = pytest.mark.after_every_e2e_test
 DATA = Path(__file__).resolve().parent / "data"
 #: Context keys the stack's conditions test, as IAM would fill them for the caller's own requests.
 OWN_STATEMENT = {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+OWN_SESSION = {"redshift-data:session-owner-iam-userid": "${aws:userid}"}
 #: The Redshift warehouse's unit tests that are the Glue job's calls and the report function's.
 REDSHIFT_JOB_TESTS = [
     "test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_insert",
@@ -181,6 +182,12 @@ def named_resource_requests(service: str) -> Any:
 
 
 def redshift_data_requests(operation: str, params: dict[str, Any], stack: Stack) -> Optional[list[Request]]:
+    if operation in ("ExecuteStatement", "BatchExecuteStatement") and params.get("SessionId"):
+        # A statement in an open session names no workgroup: IAM sees only who owns the session
+        # ("Configuring IAM permissions", Redshift Management Guide: session-owner-iam-userid)
+        assert not params.get("WorkgroupName"), params
+        assert not params.get("ClusterIdentifier"), params
+        return [(f"redshift-data:{operation}", "*", tuple(OWN_SESSION.items()))]
     if operation in ("ExecuteStatement", "BatchExecuteStatement"):
         return [(f"redshift-data:{operation}", redshift_target(params, stack), ())]
     if operation in ("DescribeStatement", "GetStatementResult", "CancelStatement"):

@@ -29,9 +29,11 @@ from redshift_doubles import (
     STAGING,
     URI,
     StubbedSession,
+    expect_apply,
     expect_batch,
     expect_dimension,
     expect_read,
+    expect_stage,
     expect_start,
     expect_status,
     prepared,
@@ -46,7 +48,8 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
     MAX_BATCH_STATEMENTS,
     audit_insert,
     copy_sql,
-    file_load_statements,
+    file_apply_statements,
+    file_stage_statements,
 )
 from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
 from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
@@ -108,20 +111,21 @@ def airports_with_rejects(session: StubbedSession) -> None:
 def file_load(session: StubbedSession) -> None:
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, None)
+    expect_stage(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
+    expect_apply(session.stubber)
     warehouse(session).load_file(prepared(FLIGHTS_CSV), BATCH)
 
 
 def failed_load(
     uri: str, error_sql: str, args: Optional[dict[str, str]], *, then_record_it: bool = False
 ) -> Callable[[StubbedSession], None]:
-    """A load whose transaction fails after its STARTED row; ``then_record_it``: the failure is recorded (UPDATE)."""
+    """A load whose staging transaction fails after its STARTED row; ``then_record_it``: the failure is recorded."""
 
     def scenario(session: StubbedSession) -> None:
         expect_start(session.stubber)
         expect_dimension(session.stubber, sample_airports(), args=args)
-        expect_batch(session.stubber, None)
+        expect_stage(session.stubber, None)
         expect_status(session.stubber, "batch-1", "FAILED", Error="ERROR: Spectrum Scan Error")
         expect_read(
             session.stubber,
@@ -212,10 +216,14 @@ def test_each_load_transaction_fits_in_one_batch(sent: dict[str, Sent]) -> None:
     # Given the statements of the batches (one transaction each)
     for name in ("init", "airports", "file-load"):
         batch = [sql for operation, sql, _ in sent[name] if operation == "BatchExecuteStatement"]
-        # Then they are within the Data API's limit, and each load starts with its LOCK
+        # Then they are within the Data API's limit (file-load: its two batches together, so each fits)
         assert 0 < len(batch) <= MAX_BATCH_STATEMENTS
         if name != "init":
-            assert batch[0].startswith("LOCK ")
+            # and the transaction that changes the tables starts with its LOCK; before it (a file load's
+            # staging transaction) only session temp tables are created and filled
+            locked = next(n for n, sql in enumerate(batch) if sql.startswith("LOCK "))
+            assert all(sql.startswith(("CREATE TEMP TABLE stage_", "COPY stage_")) for sql in batch[:locked]), name
+            assert (name, locked) != ("file-load", 0), "a file load stages before it locks"
 
 
 def test_an_s3_uri_that_could_break_out_of_its_literal_is_refused() -> None:
@@ -263,18 +271,31 @@ def test_a_failure_row_sql_depends_only_on_which_values_are_null_or_empty(
     assert all(p["value"] for p in parameters)
 
 
-def test_the_load_transaction_locks_before_any_statement_that_takes_its_snapshot() -> None:
-    # Given the file load's transaction, with rows staged for every table
+def test_the_exclusive_section_is_delete_and_insert_and_starts_with_the_lock() -> None:
+    # Given a file load's two transactions (one Data API session), with rows staged for every table
     staged = {table: f"{STAGING}batch/{table}/" for table in (schema.FACT, schema.REJECTED, schema.AUDIT)}
-    statements = file_load_statements(staged, ROLE)
-    # Then its first statement locks the three target tables, always in the same order: Redshift takes
-    # a transaction's snapshot at its first COPY, CREATE, DELETE or INSERT ("Serializable isolation"),
-    # so a LOCK after the staging COPYs would leave the DELETE blind to a load that committed before it
-    assert statements[0] == f"LOCK {schema.FACT}, {schema.REJECTED}, {schema.AUDIT}"
-    assert not any(sql.startswith("LOCK ") for sql in statements[1:])
-    # and the rest is stage, then replace: CREATE TEMP x3, COPY x3, DELETE x3, INSERT x3
-    kinds = [sql.split()[0] for sql in statements[1:]]
-    assert kinds == ["CREATE"] * 3 + ["COPY"] * 3 + ["DELETE"] * 3 + ["INSERT"] * 3
-    for sql in statements[1:]:
+    stage, apply = file_stage_statements(staged, ROLE), file_apply_statements()
+    targets = {schema.FACT, schema.REJECTED, schema.AUDIT}
+    # Then the first only creates and fills session temp tables: every COPY is there, no target table is written
+    # or locked (CREATE ... LIKE reads a target's definition only)
+    assert [sql.split()[0] for sql in stage] == ["CREATE"] * 3 + ["COPY"] * 3
+    for sql in stage:
         parsed = sqlglot.parse_one(sql, read="redshift")
         assert not isinstance(parsed, exp.Command), sql
+        written = parsed.this if isinstance(parsed, exp.Copy) else parsed.this.find(exp.Table)
+        assert not written.db, sql  # a session temp table: no schema, so never one of airlines.*
+    # And the second - the only change readers see - locks the three tables first, always in the same order:
+    # Redshift takes a transaction's snapshot at its first SELECT, DML or CREATE/DROP TABLE ("Serializable
+    # isolation"), so anything before the LOCK would leave the DELETE blind to a load committed meanwhile
+    assert apply[0] == f"LOCK {schema.FACT}, {schema.REJECTED}, {schema.AUDIT}"
+    assert not any(sql.startswith("LOCK ") for sql in apply[1:])
+    # and holds it for DELETE x3 + INSERT x3 only: no COPY from S3 inside the exclusive section
+    assert [sql.split()[0] for sql in apply[1:]] == ["DELETE"] * 3 + ["INSERT"] * 3
+    for sql in apply[1:]:
+        parsed = sqlglot.parse_one(sql, read="redshift")
+        assert isinstance(parsed, (exp.Delete, exp.Insert)), sql
+        assert {f"{t.db}.{t.name}" if t.db else t.name for t in parsed.find_all(exp.Table)} <= targets | {
+            "stage_fact",
+            "stage_rejected",
+            "stage_audit",
+        }, sql

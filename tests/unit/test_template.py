@@ -154,6 +154,8 @@ def comment_before(statement: Any) -> str:
 UNSCOPABLE = {
     "cloudwatch log delivery": ({"logs:CreateLogDelivery", "logs:PutResourcePolicy"}, "resource-level"),
     "data api statements": ({"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"}, "no resource"),
+    # A batch in an open session (SessionId) names no workgroup; IAM sees the session's owner.
+    "data api session": ({"redshift-data:BatchExecuteStatement"}, "session"),
     "kms key policy": ({"kms:*"}, "is this key"),
     "kms key policy services": ({"kms:Decrypt"}, "is this key"),
     "x-ray trace submission": ({"xray:PutTraceSegments", "xray:GetSamplingRules"}, "no resource type"),
@@ -175,6 +177,12 @@ def test_every_star_resource_is_an_unscopable_action_with_a_comment(template: di
             # limited to the caller's own statements
             assert statement["Condition"] == {
                 "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+            }
+        if kinds[0] == "data api session":
+            # only in a session the caller itself opened, and nothing else on '*'
+            assert actions == {"redshift-data:BatchExecuteStatement"}
+            assert statement["Condition"] == {
+                "StringEquals": {"redshift-data:session-owner-iam-userid": "${aws:userid}"}
             }
         if kinds[0].startswith("kms key policy"):
             assert statement.start_mark.line > 0

@@ -91,6 +91,9 @@ def _fake_redshift(params: dict[str, Any], model: Any, **_: Any) -> Optional[tup
         statement_id = f"fake-{len(_STATEMENTS) + 1}"
         _STATEMENTS[statement_id] = str(request.get("Sql") or request.get("Sqls") or "")
         body: dict[str, Any] = {"Id": statement_id}
+        # A call that keeps its session alive (or runs in one) gets the session's id back, as the Data API answers
+        if "SessionKeepAliveSeconds" in request or "SessionId" in request:
+            body["SessionId"] = request.get("SessionId") or f"00000000-0000-4000-8000-{len(_STATEMENTS):012d}"
     elif operation == "DescribeStatement":
         body = {"Id": request["Id"], "Status": "FINISHED", "HasResultSet": True}
     elif operation == "GetStatementResult":

@@ -78,17 +78,32 @@ def airports_statements(s3_uri: Optional[str], iam_role: str, rejected_uri: Opti
     return statements
 
 
-def file_load_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> list[str]:
-    """The file load: one transaction replacing the file's fact and rejected rows and adding its audit row.
+def file_stage_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> list[str]:
+    """A file load's first transaction: COPY the staged Parquet into session temp tables. No target table is touched.
 
     ``staged`` maps each of fact, rejected and audit table to the S3 prefix holding its Parquet
-    files, or None when there are no rows to copy (the table's earlier rows are still replaced).
+    files, or None when there are no rows to copy (its temp table stays empty, and the table's
+    earlier rows are still replaced by :func:`file_apply_statements`). The temp tables live as long
+    as the Data API session, so the second transaction, in the same session, reads them.
+    """
+    tables = (schema.FACT, schema.REJECTED, schema.AUDIT)
+    statements = [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in tables]
+    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in tables if (uri := staged.get(table))]
+    return statements
+
+
+def file_apply_statements() -> list[str]:
+    """A file load's second transaction: the only one that changes what readers see, and the only one that locks.
+
+    LOCK comes first, before any statement that takes the transaction's snapshot (Redshift takes it
+    at the first SELECT, DML or CREATE/ALTER/DROP TABLE: "Serializable isolation"), so the DELETE
+    sees every load committed before the lock was granted. The three tables are always locked in
+    the same order, so concurrent loads queue instead of failing. The exclusive section is DELETE +
+    INSERT from the temp tables: the COPY from S3 ran in the first transaction.
     """
     tables = (schema.FACT, schema.REJECTED, schema.AUDIT)
     audit = _STAGE[schema.AUDIT]
     statements = [f"LOCK {', '.join(tables)}"]
-    statements += [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in tables]
-    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in tables if (uri := staged.get(table))]
     statements += [
         # The file name comes from the staged audit row: no file name is ever written into SQL text.
         f"DELETE FROM {table} WHERE source_file IN (SELECT source_file FROM {audit})"
