@@ -8,10 +8,12 @@ message attribute for machines. The execution's state arrives typed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any, Literal, NamedTuple, Optional
+from types import SimpleNamespace
+from typing import Any, Literal, NamedTuple, Optional, cast
 
 from pydantic import BaseModel, Field
 
@@ -118,8 +120,16 @@ class _About(NamedTuple):
 
 
 #: A success without a report cannot happen (Report precedes NotifySuccess); None fields say so if it does.
-_EMPTY_REPORT: dict[str, Any] = {**dict.fromkeys(BatchReport.model_fields), "unknown_airport_ids": []}
-_NO_REPORT = BatchReport.model_construct(**{**_EMPTY_REPORT, "top_rejection_reasons": []})
+_NO_REPORT = cast(
+    BatchReport,
+    SimpleNamespace(
+        **{
+            **dict.fromkeys(field.name for field in dataclasses.fields(BatchReport)),
+            "unknown_airport_ids": [],
+            "top_rejection_reasons": [],
+        }
+    ),
+)
 
 
 def _success(about: _About, report: BatchReport, summary: dict[str, Any]) -> tuple[str, list[str]]:
