@@ -26,7 +26,7 @@ class ReasonCount(BaseModel):
     example: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class BatchReport(LoadOutcome):
     """``$.report`` in the state machine and the numbers of the success notification.
 
@@ -35,7 +35,9 @@ class BatchReport(LoadOutcome):
     inherited fields are validated too.
     """
 
-    fact_rows: int
+    #: A default only because the inherited fields have one (``kw_only`` needs Python 3.10; the Glue
+    #: job's 3.9 imports this module); the report step always sets it.
+    fact_rows: int = 0
     top_rejection_reasons: list[ReasonCount] = field(default_factory=list)
     rejected_rows_location: Optional[str] = None
 
