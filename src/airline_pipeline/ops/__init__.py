@@ -1,0 +1,1 @@
+"""Operator commands and models: what running the pipeline costs and does."""
