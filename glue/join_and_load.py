@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "etag")
+ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "etag", "job_capacity_dpu")
 REQUIRED = ("source_uri", "warehouse")
 
 
@@ -48,6 +48,14 @@ def _min_dep_delay(value: Optional[str]) -> Optional[int]:
     return int(value) if value not in (None, "") else None
 
 
+def _capacity(value: Optional[str]) -> Optional[float]:
+    """The run's MaxCapacity as the state machine passed it (recorded in the audit row for the cost model)."""
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None  # a record, not an input of the load: a bad value must not fail it
+
+
 def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.environ) -> int:
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = job_arguments(argv, environ)
@@ -67,6 +75,7 @@ def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.
             min_dep_delay=_min_dep_delay(args.get("min_dep_delay")),
             batch_id=args.get("batch_id") or None,
             data_prefix=args.get("data_prefix", ""),
+            job_capacity_dpu=_capacity(args.get("job_capacity_dpu")),
         )
     print(json.dumps(summary.as_json()), flush=True)
     if summary.status != "LOADED":

@@ -1,4 +1,5 @@
-"""CrawlerFunction: ``{"action": "start"}`` or ``{"action": "status", "started_at": ...}`` in, ``CrawlerState`` out."""
+"""CrawlerFunction: ``{"action": "start"}`` or ``{"action": "status", "started_at": ...}`` in, ``CrawlerState`` out;
+``{"action": "catalog", "bucket", "key", "header"}`` in, ``CatalogDecision`` out (register the partition or crawl)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,30 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from airline_pipeline.settings import get_settings
-from airline_pipeline.steps.crawler import CrawlerState, crawler_status, start_crawler
+from airline_pipeline.steps.catalog import plan_catalog
+from airline_pipeline.steps.crawler import crawler_status, start_crawler
 from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
 
 
 class CrawlerRequest(BaseModel):
-    action: Literal["start", "status"]
+    action: Literal["start", "status", "catalog"]
     execution: str = ""
     started_at: Optional[datetime] = None
+    bucket: str = ""
+    key: str = ""
+    header: str = ""
 
 
 @step_handler(CrawlerRequest, correlation_id_path="execution")
-def handler(event: CrawlerRequest, context: LambdaContext) -> CrawlerState:
+def handler(event: CrawlerRequest, context: LambdaContext) -> BaseModel:
     settings = get_settings()
     glue = aws_client("glue")
+    if event.action == "catalog":
+        decision = plan_catalog(
+            glue, crawler_name=settings.crawler_name, bucket=event.bucket, key=event.key, header=event.header
+        )
+        metrics.add_metric(name="CrawlsNeeded" if decision.crawl else "CrawlsSkipped", unit=MetricUnit.Count, value=1)
+        return decision
     metrics.add_metric(name="CrawlerChecks", unit=MetricUnit.Count, value=1)
     if event.action == "start" or event.started_at is None:
         return start_crawler(glue, settings.crawler_name)

@@ -24,6 +24,7 @@ from sqlglot import exp
 from test_redshift_sql import BATCH, failure, file_load
 
 from airline_pipeline import schema
+from airline_pipeline.core import schema_changes
 from airline_pipeline.errors import ConfigError
 from airline_pipeline.steps.report import STATEMENTS as REPORT_STATEMENTS
 from airline_pipeline.warehouse import bootstrap
@@ -96,6 +97,23 @@ def expect_rows(
     )
 
 
+def expect_columns(stubber: Stubber, args: dict[str, str], rows: list[tuple[str, str]]) -> None:
+    """The read of the tables' columns (which added columns an older warehouse lacks)."""
+    sql = schema_changes.EXISTING_COLUMNS_SQL
+    parameters = [{"name": "schema", "value": schema.SCHEMA}]
+    stubber.add_response("execute_statement", {"Id": "columns"}, {"Sql": sql, "Parameters": parameters, **args})
+    stubber.add_response("describe_statement", {"Id": "columns", "Status": "FINISHED"}, {"Id": "columns"})
+    stubber.add_response(
+        "get_statement_result",
+        {
+            "Records": [[{"stringValue": table}, {"stringValue": column}] for table, column in rows],
+            "ColumnMetadata": [{"name": "table_name"}, {"name": "column_name"}],
+            "TotalNumRows": len(rows),
+        },
+        {"Id": "columns"},
+    )
+
+
 def expect_batch(stubber: Stubber, statement_id: str, args: dict[str, str], sqls: Optional[list[str]] = None) -> None:
     stubber.add_response(
         "batch_execute_statement", {"Id": statement_id}, None if sqls is None else {"Sqls": sqls, **args}
@@ -115,6 +133,7 @@ def expect_bootstrap(
 ) -> None:
     """The call sequence of one bootstrap run against a warehouse in the given state."""
     expect_batch(stubber, "schema", args, schema.create_statements("redshift"))
+    expect_columns(stubber, args, [(table.split(".")[1], name) for table, name, _ in schema_changes.ADDED_COLUMNS])
     principals = bootstrap.existing_principals_sql(kind)
     names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
     expect_rows(stubber, "principals", args, principals, [[name] for name in existing], parameters=names)
@@ -451,3 +470,24 @@ def test_a_bootstrap_that_cannot_run_fails_the_deploy_with_the_reason(
     assert answer["Status"] == "FAILED"
     assert "RedshiftAdminSecretArn" in answer["Reason"]
     assert "Traceback" not in answer["Reason"]
+
+
+def test_a_warehouse_from_before_an_added_column_gets_it_once() -> None:
+    # Given a Redshift warehouse whose load_audit predates job_capacity_dpu (CREATE ... IF NOT EXISTS keeps it as it is)
+    def expect(stubber: Stubber) -> None:
+        expect_batch(stubber, "schema", SERVERLESS_ADMIN, schema.create_statements("redshift"))
+        expect_columns(stubber, SERVERLESS_ADMIN, [("load_audit", "batch_id"), ("load_audit", "error")])
+        alter = f"ALTER TABLE {schema.AUDIT} ADD COLUMN job_capacity_dpu DOUBLE PRECISION"
+        expect_statement(stubber, "alter", SERVERLESS_ADMIN, alter)
+        names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
+        principals = bootstrap.existing_principals_sql("ROLE")
+        expect_rows(stubber, "principals", SERVERLESS_ADMIN, principals, [[LOADER], [READER]], parameters=names)
+        expect_batch(stubber, "grants", SERVERLESS_ADMIN, bootstrap.grant_statements("ROLE", DATABASE, ROLE))
+        expect_rows(stubber, "count", SERVERLESS_ADMIN, bootstrap.AIRPORTS_COUNT_SQL, [[SHIPPED_ROWS]])
+
+    # When the deploy bootstraps it
+    result, sent, _ = run(URI, expect, SignIn(admin_secret_arn=ADMIN_SECRET))
+
+    # Then the column is added (Redshift has no ADD COLUMN IF NOT EXISTS: only when missing) and reported
+    assert "COLUMN job_capacity_dpu DOUBLE PRECISION" in result.created
+    assert sum("ADD COLUMN" in sql for _, sql, _ in sent) == 1

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from airline_pipeline import ledger as ledger_states
 from airline_pipeline.ledger import Ledger, file_id
+from airline_pipeline.ops import cost
 from airline_pipeline.sources import decode_event_key
 
 _SUBJECT_LIMIT = 99  # SNS: fewer than 100 ASCII characters
@@ -157,6 +158,9 @@ def build_notification(request: NotifyRequest, *, now: Optional[datetime] = None
             )
         if report.get("rejected_rows_location"):
             lines += ["", f"Rejected rows: SELECT * FROM {report['rejected_rows_location']}"]
+        priced = cost.estimate(cost.execution_run(state))
+        summary["estimated_cost_usd"] = round(priced.total, 6)
+        lines += ["", f"{priced.summary()}; Redshift compute not included."]
     else:
         failed_state, error, cause = describe_failure(state.get("failure") or {})
         summary.update({"failed_state": failed_state, "error": error, "cause": cause[:_CAUSE_LIMIT]})

@@ -38,13 +38,15 @@ class BatchReport(BaseModel):
     unknown_airport_ids: list[int] = Field(default_factory=list)
     fact_rows: int
     duration_seconds: float
+    #: The Glue job's DPUs, as the load recorded them (None: loaded outside Glue).
+    job_capacity_dpu: Optional[float] = None
     top_rejection_reasons: list[ReasonCount] = Field(default_factory=list)
     rejected_rows_location: Optional[str] = None
 
 
 _AUDIT = f"""
 SELECT batch_id, source_file, flight_date, status, rows_read, rows_loaded, rows_rejected, rows_filtered,
-       unknown_airports, unknown_airport_ids, started_at, finished_at, error
+       unknown_airports, unknown_airport_ids, started_at, finished_at, error, job_capacity_dpu
 FROM {schema.AUDIT}
 WHERE batch_id = :batch_id
 ORDER BY finished_at DESC NULLS LAST, started_at DESC
@@ -107,6 +109,7 @@ def batch_report(warehouse: Warehouse, batch_id: str) -> BatchReport:
         unknown_airport_ids=_ids(row.get("unknown_airport_ids")),
         fact_rows=fact_rows,
         duration_seconds=_seconds(row["started_at"], row["finished_at"]),
+        job_capacity_dpu=float(row["job_capacity_dpu"]) if row.get("job_capacity_dpu") is not None else None,
         top_rejection_reasons=reasons,
         rejected_rows_location=(
             f"{schema.REJECTED} WHERE batch_id = '{batch_id}'" if int(row["rows_rejected"]) else None

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from airline_pipeline import schema
+from airline_pipeline.core import schema_changes
 from airline_pipeline.errors import ConfigError
 from airline_pipeline.warehouse import common
 from airline_pipeline.warehouse.base import Row, Warehouse
@@ -178,6 +179,10 @@ class RedshiftBootstrap(RedshiftWarehouse):
     def ensure(self, result: BootstrapResult, pipeline_db_user: Optional[str]) -> None:
         kind = "GROUP" if pipeline_db_user else "ROLE"
         self._run_batch(schema.create_statements(self.dialect), what="create the schema")
+        existing = self.query(schema_changes.EXISTING_COLUMNS_SQL, {"schema": schema.SCHEMA})
+        for statement in schema_changes.redshift_statements(existing):
+            self.run_one(statement, what=statement)
+            result.created.append(statement.split(" ADD ", 1)[1])
         found = {row["name"] for row in self.query(existing_principals_sql(kind), {"loader": LOADER, "reader": READER})}
         for statement in principal_statements(kind, [p for p in (LOADER, READER) if p not in found]):
             self.run_one(statement, what=statement)

@@ -28,6 +28,7 @@ import duckdb
 import tenacity
 
 from airline_pipeline import schema, transform
+from airline_pipeline.core import schema_changes
 from airline_pipeline.errors import ConfigError, NoDataRows, WarehouseBusy, WarehouseError, WarehouseUnavailable
 from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.warehouse import common
@@ -235,7 +236,7 @@ class DuckDBWarehouse(Warehouse):
 
     def init_schema(self) -> None:
         with self.connect() as con:
-            for statement in schema.create_statements(self.dialect):
+            for statement in schema.create_statements(self.dialect) + schema_changes.duckdb_statements():
                 con.execute(statement)
 
     def load_airports(self, path: str) -> AirportsLoad:

@@ -44,6 +44,7 @@ import botocore.exceptions
 import tenacity
 
 from airline_pipeline import schema, transform
+from airline_pipeline.core import schema_changes
 from airline_pipeline.errors import ConfigError, LoadFailed, NoDataRows, WarehouseError
 from airline_pipeline.models import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.warehouse import common
@@ -430,6 +431,9 @@ class RedshiftWarehouse(Warehouse):
 
     def init_schema(self) -> None:
         self._run_batch(schema.create_statements(self.dialect), what="create the schema")
+        existing = self.query(schema_changes.EXISTING_COLUMNS_SQL, {"schema": schema.SCHEMA})
+        for statement in schema_changes.redshift_statements(existing):
+            self._run_batch([statement], what=statement)
 
     def load_airports(self, path: str) -> AirportsLoad:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-airports-", dir=self.tmp_dir)
