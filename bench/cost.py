@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from airline_pipeline.ops.cost import (
+from airline_pipeline.core.cost import (
     LARGE_DPU,
     FileCost,
     FileRun,

@@ -1,7 +1,8 @@
 """Glue Python shell entry point: load one flights file (the same code as ``airline-pipeline ingest``).
 
 Job arguments: ``--source_uri`` (s3://bucket/key), ``--warehouse`` (URI), and optionally
-``--batch_id`` (the Step Functions execution name), ``--min_dep_delay``, ``--data_prefix``.
+``--batch_id`` (the Step Functions execution name), ``--min_dep_delay``, ``--data_prefix``,
+``--job_capacity_dpu`` (the run's MaxCapacity, recorded in the audit row for the cost model).
 
 In AWS they come through ``awsglue.utils.getResolvedOptions``. The local emulator has no
 ``awsglue`` and passes them as environment variables named without the dashes; ``--name value``
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "etag", "job_capacity_dpu")
+ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "job_capacity_dpu")
 REQUIRED = ("source_uri", "warehouse")
 
 
@@ -65,8 +66,8 @@ def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.
         sys.stderr.write(f"ConfigError: {message}\n")
         raise LoadJobFailed(message)
 
-    from airline_pipeline.ingest import ingest
-    from airline_pipeline.warehouse import open_warehouse
+    from airline_pipeline.adapters.warehouse import open_warehouse
+    from airline_pipeline.engine.ingest import ingest
 
     with open_warehouse(args["warehouse"]) as warehouse:
         summary = ingest(

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.settings import get_settings
-from airline_pipeline.steps.catalog import plan_catalog
-from airline_pipeline.steps.crawler import crawler_status, start_crawler
+from airline_pipeline.steps.catalog import CatalogDecision, plan_catalog
+from airline_pipeline.steps.crawler import CrawlerState, crawler_status, start_crawler
 from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
+from airline_pipeline.steps.settings import CrawlerSettings, get_settings
 
 
 class CrawlerRequest(BaseModel):
@@ -26,8 +26,8 @@ class CrawlerRequest(BaseModel):
 
 
 @step_handler(CrawlerRequest, correlation_id_path="execution")
-def handler(event: CrawlerRequest, context: LambdaContext) -> BaseModel:
-    settings = get_settings()
+def handler(event: CrawlerRequest, context: LambdaContext) -> Union[CatalogDecision, CrawlerState]:
+    settings = get_settings(CrawlerSettings)
     glue = aws_client("glue")
     if event.action == "catalog":
         decision = plan_catalog(

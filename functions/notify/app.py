@@ -5,14 +5,14 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from airline_pipeline.settings import get_settings
 from airline_pipeline.steps.notify import NotifyRequest, NotifyResult, notify
 from airline_pipeline.steps.powertools import aws_client, ledger, metrics, step_handler
+from airline_pipeline.steps.settings import NotifySettings, get_settings
 
 
 @step_handler(NotifyRequest, correlation_id_path="execution")
 def handler(event: NotifyRequest, context: LambdaContext) -> NotifyResult:
-    settings = get_settings()
+    settings = get_settings(NotifySettings)
     result = notify(
         event,
         sns=aws_client("sns"),

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from ingest_helpers import SAMPLE_FLIGHTS, Db, place
 
-from airline_pipeline import schema
-from airline_pipeline.warehouse import open_warehouse
+from airline_pipeline.adapters.warehouse import open_warehouse
+from airline_pipeline.core import schema
 
 pytestmark = pytest.mark.glue39
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import Stubber
 from lambda_support import Stack, emitted_metrics, env_json, load_event
 
-from airline_pipeline.contract import EXPECTED_HEADER_LINE
+from airline_pipeline.core.contract import EXPECTED_HEADER_LINE
 from airline_pipeline.steps.catalog import CatalogError, partition_values, plan_catalog
 
 pytestmark = pytest.mark.filterwarnings("error:No application metrics to publish")

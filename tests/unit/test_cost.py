@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airline_pipeline.ops import cost
+from airline_pipeline.core import cost
 
 
 def test_a_short_crawl_is_billed_its_ten_minute_minimum() -> None:

@@ -15,9 +15,9 @@ from typing import Any, Optional
 import pytest
 from lambda_support import FUNCTIONS_DIR, ROOT, load_template
 
-from airline_pipeline import ledger
-from airline_pipeline.settings import Settings
-from airline_pipeline.warehouse.bootstrap import LOADER, READER
+from airline_pipeline.adapters import ledger
+from airline_pipeline.adapters.warehouse.bootstrap import LOADER, READER
+from airline_pipeline.steps.settings import STEP_SETTINGS
 
 TEMPLATE_LINES = (ROOT / "template.yaml").read_text().splitlines()
 
@@ -236,7 +236,12 @@ def test_report_gets_awswrangler_from_the_aws_sdk_for_pandas_layer(resources: di
 
 def test_globals_set_every_setting(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}
+    required = {
+        name.upper()
+        for model in STEP_SETTINGS.values()
+        for name, field in model.model_fields.items()
+        if field.is_required()
+    }
     assert required <= set(variables)
 
 

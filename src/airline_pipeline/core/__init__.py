@@ -1,1 +1,1 @@
-"""The pure core: contract, schema, errors and the models every other layer shares (no AWS, Python 3.9)."""
+"""The pure core: input contract, schema (+ later column additions), errors, a load's outcome, cost model. No I/O."""

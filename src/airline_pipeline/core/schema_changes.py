@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from airline_pipeline import schema
+from airline_pipeline.core import schema
 
 #: (table, column, type), oldest first; each also listed last in its table's columns in ``schema``.
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ((schema.AUDIT, "job_capacity_dpu", "DOUBLE PRECISION"),)

@@ -1,1 +1,1 @@
-"""Operator commands and models: what running the pipeline costs and does."""
+"""Operator tasks behind the CLI: reprocess, history, the delay report, and verifying a deployed stack."""

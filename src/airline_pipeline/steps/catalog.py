@@ -19,7 +19,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from airline_pipeline.contract import parse_header
+from airline_pipeline.core.contract import parse_header
+from airline_pipeline.core.s3uri import S3Uri
 
 
 class CatalogDecision(BaseModel):
@@ -51,7 +52,7 @@ def plan_catalog(glue: Any, *, crawler_name: str, bucket: str, key: str, header:
         return CatalogDecision(crawl=True, reason=f"crawler {crawler_name} not found")
     database = crawler["DatabaseName"]
     targets = [_folder(target["Path"]) for target in crawler.get("Targets", {}).get("S3Targets", [])]
-    location = f"s3://{bucket}/{key}"
+    location = S3Uri(bucket, key).uri
     target = next((t for t in targets if location.startswith(t)), None)
     if target is None:
         return CatalogDecision(crawl=True, reason=f"{location} is outside the crawler's targets", database=database)
@@ -68,7 +69,7 @@ def plan_catalog(glue: Any, *, crawler_name: str, bucket: str, key: str, header:
             database=database,
             table=name,
         )
-    folders = key[len(target) - len(f"s3://{bucket}/") :].split("/")[:-1]
+    folders = location[len(target) :].split("/")[:-1]
     values = partition_values(folders, [k["Name"] for k in table.get("PartitionKeys", [])])
     if values is None:
         return CatalogDecision(
