@@ -173,6 +173,17 @@ def named_resource_requests(service: str) -> Any:
             return [(f"glue:{operation}", ARN.format("glue", f"crawler/{params['Name']}"), ())]
         if service == "glue" and operation in ("StartJobRun", "GetJobRun"):
             return [(f"glue:{operation}", ARN.format("glue", f"job/{params['JobName']}"), ())]
+        if service == "glue" and operation in ("GetTables", "BatchCreatePartition"):
+            # Data Catalog calls: authorized on the catalog, the database and the table(s) they reach
+            table = params.get("TableName", "*")
+            return [
+                (f"glue:{operation}", ARN.format("glue", resource), ())
+                for resource in (
+                    "catalog",
+                    f"database/{params['DatabaseName']}",
+                    f"table/{params['DatabaseName']}/{table}",
+                )
+            ]
         if service == "sns" and operation == "Publish":
             return [("sns:Publish", params["TopicArn"], ()), *kms_behind_topic(params["TopicArn"], stack)]
         return None

@@ -54,6 +54,7 @@ EXPECTED_FILES = {
     *NOTIFY_EVENTS,
     "crawler_start",
     "crawler_status",
+    "crawler_catalog",
     "report",
     "glue_library_create",
     "warehouse_bootstrap_create",
@@ -174,6 +175,14 @@ def test_step_events_follow_one_execution() -> None:
     status = load_event("crawler_status")
     assert (status["action"], status["execution"]) == ("status", execution)
     assert status["started_at"] == success["pipeline"]["crawler"]["started_at"]
+    catalog = load_event("crawler_catalog")
+    validation = success["pipeline"]["validation"]
+    assert (catalog["action"], catalog["execution"]) == ("catalog", execution)
+    assert (catalog["bucket"], catalog["key"], catalog["header"]) == (
+        validation["bucket"],
+        validation["key"],
+        validation["header"],
+    )
     report = load_event("report")
     assert report == {"batch_id": execution, "source_uri": success["pipeline"]["validation"]["source_uri"]}
     assert success["pipeline"]["report"]["batch_id"] == execution

@@ -46,7 +46,7 @@ def test_the_report_adds_only_its_own_fields_to_the_loads_outcome() -> None:
     # Then the batch's identity and counts are declared once, in LoadOutcome, for both
     assert {field.name for field in dataclasses.fields(LoadSummary)} >= shared
     own = {field.name for field in dataclasses.fields(BatchReport)} - shared
-    assert own == {"fact_rows", "top_rejection_reasons", "rejected_rows_location"}
+    assert own == {"fact_rows", "job_capacity_dpu", "top_rejection_reasons", "rejected_rows_location"}
     assert set(ROW_COUNTS) <= shared
 
 

@@ -42,6 +42,8 @@ class Batch:
     etag: str = ""
     min_dep_delay: Optional[int] = None
     started_at: datetime = field(default_factory=utcnow)
+    #: The Glue job's DPUs for this load (what it is billed for); None outside Glue.
+    job_capacity_dpu: Optional[float] = None
 
     def replace(self, **changes: Any) -> Batch:
         return dataclasses.replace(self, **changes)

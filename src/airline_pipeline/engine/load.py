@@ -127,5 +127,6 @@ def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: Optional[datet
         "started_at": batch.started_at,
         "finished_at": finished_at,
         "error": (summary.error or "")[:4000] or None,
+        "job_capacity_dpu": batch.job_capacity_dpu,
     }
     return [values[name] for name in schema.column_names(schema.AUDIT_COLUMNS)]

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from airline_pipeline.adapters import ledger as ledger_states
 from airline_pipeline.adapters.ledger import Ledger, file_id
 from airline_pipeline.adapters.sources import decode_event_key
+from airline_pipeline.core import cost
 from airline_pipeline.core.outcome import ROW_COUNTS
 from airline_pipeline.steps.state import Failure, FailureDescription, PipelineState
 from airline_pipeline.steps.verify_load import BatchReport
@@ -106,6 +107,9 @@ def build_notification(request: NotifyRequest, *, now: Optional[datetime] = None
     about = _About(source, str(flight_date), PurePosixPath(source).name or source, duration, request.execution)
     if request.outcome == "success":
         subject, lines = _success(about, report or _NO_REPORT, summary)
+        priced = cost.estimate(execution_run(state))
+        summary["estimated_cost_usd"] = round(priced.total, 6)
+        lines += ["", f"{priced.summary()}; Redshift compute not included."]
     else:
         subject, lines = _failure(about, state.failure or Failure(), summary)
     return Notification(subject=_ascii(subject)[:_SUBJECT_LIMIT], body="\n".join(lines), summary=summary)
@@ -157,6 +161,43 @@ def _success(about: _About, report: BatchReport, summary: dict[str, Any]) -> tup
     if report.rejected_rows_location:
         lines += ["", f"Rejected rows: SELECT * FROM {report.rejected_rows_location}"]
     return subject, lines
+
+
+def execution_run(state: PipelineState) -> cost.FileRun:
+    """What a successful execution used, read from its state (statemachine/pipeline.asl.json).
+
+    The job's capacity is what the load recorded in its audit row (``$.report``), else what
+    ValidateFile chose; its duration is the Glue run's ExecutionTime, else the load's own. The crawler
+    counts when this execution started it (``$.crawler``), at its billing minimum. Redshift is left
+    out: its cost depends on the workgroup's base capacity, which the pipeline does not know.
+    """
+    validation, report = state.validation, state.report
+    run = state.job_run.run if state.job_run else None
+    dpu = (
+        (report and report.job_capacity_dpu)
+        or (validation and validation.job_capacity)
+        or (run and run.max_capacity)
+        or cost.LARGE_DPU
+    )
+    seconds = (run and run.execution_time) or (report and report.duration_seconds) or 0.0
+    poll_seconds = (validation and validation.poll_seconds) or 20
+    crawled = state.crawler is not None
+    catalog_check = state.catalog is not None
+    crawler_polls = 1 if crawled else 0
+    calls = 1 + int(catalog_check) + (1 + crawler_polls if crawled else 0) + 1 + 1
+    return cost.FileRun(
+        job_dpu=float(dpu),
+        job_seconds=float(seconds),
+        crawler_seconds=0.0 if crawled else None,
+        lambda_invocations=calls,
+        lambda_seconds=calls * cost.ASSUMED_LAMBDA_SECONDS,
+        state_transitions=cost.success_transitions(
+            crawled=crawled,
+            crawler_polls=crawler_polls,
+            job_polls=cost.polls(seconds, poll_seconds),
+            catalog_check=catalog_check,
+        ),
+    )
 
 
 def _failure(about: _About, failure: Failure, summary: dict[str, Any]) -> tuple[str, list[str]]:

@@ -38,13 +38,15 @@ class BatchReport(LoadOutcome):
     #: A default only because the inherited fields have one (``kw_only`` needs Python 3.10; the Glue
     #: job's 3.9 imports this module); the report step always sets it.
     fact_rows: int = 0
+    #: The Glue job's DPUs, as the load recorded them (None: loaded outside Glue).
+    job_capacity_dpu: Optional[float] = None
     top_rejection_reasons: list[ReasonCount] = field(default_factory=list)
     rejected_rows_location: Optional[str] = None
 
 
 _AUDIT = f"""
 SELECT batch_id, source_file, flight_date, status, {", ".join(ROW_COUNTS)},
-       unknown_airports, unknown_airport_ids, started_at, finished_at, error
+       unknown_airports, unknown_airport_ids, started_at, finished_at, error, job_capacity_dpu
 FROM {schema.AUDIT}
 WHERE batch_id = :batch_id
 ORDER BY finished_at DESC NULLS LAST, started_at DESC
@@ -104,6 +106,7 @@ def batch_report(warehouse: Reader, batch_id: str) -> BatchReport:
         unknown_airport_ids=_ids(row.get("unknown_airport_ids")),
         fact_rows=fact_rows,
         duration_seconds=_seconds(row["started_at"], row["finished_at"]),
+        job_capacity_dpu=float(row["job_capacity_dpu"]) if row.get("job_capacity_dpu") is not None else None,
         top_rejection_reasons=reasons,
         rejected_rows_location=(
             f"{schema.REJECTED} WHERE batch_id = '{batch_id}'" if int(row["rows_rejected"]) else None
