@@ -202,6 +202,7 @@ def test_every_function_runs_python311_with_the_domain_layer(
         "NotifyFunction",
         "GlueLibraryFunction",
         "WarehouseBootstrapFunction",
+        "FreshnessFunction",
     }
     for name, function in found.items():
         properties = function["Properties"]
@@ -561,7 +562,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 def test_after_the_sam_transform_every_function_merges_the_domain_layer_last(translated: dict[str, Any]) -> None:
     # Given the Lambda functions CloudFormation creates (SAM merged Globals layers before each function's own)
     lambdas = {name: r for name, r in translated.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(lambdas) == 6
+    assert len(lambdas) == 7
     for name, function in lambdas.items():
         # Then the last layer, whose files overwrite the others' in /opt, is the domain layer
         last = function["Properties"]["Layers"][-1]
@@ -600,7 +601,10 @@ def db_user_statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize(("resource", "principal"), [("GlueJobRole", LOADER), ("ReportFunction", READER)])
+@pytest.mark.parametrize(
+    ("resource", "principal"),
+    [("GlueJobRole", LOADER), ("ReportFunction", READER), ("FreshnessFunction", READER)],
+)
 def test_a_provisioned_db_user_gets_get_cluster_credentials_on_its_user_and_database(
     resources: dict[str, Any], template: dict[str, Any], resource: str, principal: str
 ) -> None:
@@ -629,7 +633,7 @@ def test_a_provisioned_db_user_gets_get_cluster_credentials_on_its_user_and_data
         "Fn::And": [{"Condition": "UsesRedshift"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "RedshiftDbUser"}, ""]}]}]
     }
     text = "\n".join(TEMPLATE_LINES)
-    assert text.count("- UsesDbUser") == 3  # the report's statements, the job's two
+    assert text.count("- UsesDbUser") == 4  # the report's statements, the freshness check's, the job's two
 
 
 def test_the_warehouse_is_bootstrapped_before_the_pipeline_can_run(resources: dict[str, Any]) -> None:
