@@ -5,9 +5,12 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from airline_pipeline.ops import lineage
+from airline_pipeline.schema import FAILED, LOADED
 from airline_pipeline.settings import get_settings
 from airline_pipeline.steps.notify import NotifyRequest, NotifyResult, notify
 from airline_pipeline.steps.powertools import aws_client, ledger, metrics, step_handler
+from airline_pipeline.warehouse import describe
 
 
 @step_handler(NotifyRequest, correlation_id_path="execution")
@@ -19,6 +22,9 @@ def handler(event: NotifyRequest, context: LambdaContext) -> NotifyResult:
         topic_arn=settings.topic_arn,
         ledger=ledger(settings),
     )
+    # the OpenLineage run the validate step started ends here (when configured)
+    status = LOADED if event.outcome == "success" else FAILED
+    lineage.emit_load({**result.summary, "status": status}, warehouse_uri=describe(settings.warehouse_uri), start=False)
     metrics.add_metric(name="Notifications", unit=MetricUnit.Count, value=1)
     if event.outcome == "failure":
         metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=1)

@@ -90,6 +90,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 batch_id=args.batch_id,
                 download_progress=progress,
             )
+    from airline_pipeline.ops import lineage
+
+    lineage.emit_load(summary.as_json(), warehouse_uri=describe(args.warehouse))  # only when configured
     emit(summary.as_json())
     return 0 if summary.status == schema.LOADED else 1
 

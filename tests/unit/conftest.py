@@ -29,6 +29,7 @@ LAMBDA_TESTS = [
     "test_crawler_handler.py",
     "test_freshness_handler.py",
     "test_glue_library_handler.py",
+    "test_lineage.py",
     "test_ledger.py",
     "test_notify_handler.py",
     "test_report_handler.py",
