@@ -80,6 +80,17 @@ def test_a_failed_reload_shows_failed_and_still_counts_the_rows_kept(db: Db, tmp
     assert entry["rows_loaded"] == 2 * before
 
 
+def test_the_audit_read_is_redshift_sql_with_both_dates_bound() -> None:
+    import sqlglot
+    from sqlglot import exp
+
+    from airline_pipeline.ops.freshness import ATTEMPTS_SQL
+
+    parsed = sqlglot.parse_one(ATTEMPTS_SQL, read="redshift")
+    assert isinstance(parsed, exp.Select)
+    assert {p.name for p in parsed.find_all(exp.Placeholder)} == {"date_from", "date_to"}
+
+
 def test_bad_ranges_are_refused_with_the_json_line(db: Db) -> None:
     # An inverted range and a huge one: exit 1, a message naming the dates
     inverted = run_cli("freshness", "--warehouse", db.uri, "--from", "2013-01-16", "--to", "2013-01-14")

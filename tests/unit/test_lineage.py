@@ -33,6 +33,18 @@ def as_json(event: Any) -> dict[str, Any]:
     return dict(json.loads(Serde.to_json(event)))
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Any:
+    """The client writes aliases of OPENLINEAGE_URL into os.environ itself (monkeypatch cannot undo
+    that): put the environment back, or later tests and their subprocesses would find lineage on."""
+    import os
+
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
 @pytest.fixture
 def no_lineage_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No OpenLineage variable, and a working directory and home without an openlineage.yml."""

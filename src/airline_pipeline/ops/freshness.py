@@ -28,7 +28,8 @@ MISSING = "MISSING"
 #: Ten years of days: more is a typo (``--from 0001-01-01``), not a question anyone asks one day at a time.
 MAX_DAYS = 3660
 
-_ATTEMPTS = f"""SELECT source_file, flight_date, status, rows_loaded, started_at, finished_at
+#: Every attempt of the range's days (parsed as Redshift SQL by the tests).
+ATTEMPTS_SQL = f"""SELECT source_file, flight_date, status, rows_loaded, started_at, finished_at
 FROM {schema.AUDIT}
 WHERE flight_date >= CAST(:date_from AS DATE) AND flight_date <= CAST(:date_to AS DATE)"""
 
@@ -70,7 +71,7 @@ def days_between(date_from: date, date_to: date) -> list[date]:
 def freshness(warehouse: Warehouse, *, date_from: date, date_to: date) -> list[DayFreshness]:
     """One entry per day of the range, oldest first."""
     days = days_between(date_from, date_to)
-    rows = warehouse.query(_ATTEMPTS, {"date_from": date_from.isoformat(), "date_to": date_to.isoformat()})
+    rows = warehouse.query(ATTEMPTS_SQL, {"date_from": date_from.isoformat(), "date_to": date_to.isoformat()})
     by_day: dict[date, dict[str, list[Row]]] = {}
     for row in rows:
         by_day.setdefault(_as_date(row["flight_date"]), {}).setdefault(str(row["source_file"]), []).append(row)

@@ -47,7 +47,7 @@ def enabled() -> bool:
         return False
     if os.environ.get("OPENLINEAGE_URL") or os.environ.get("OPENLINEAGE_CONFIG"):
         return True
-    if any(name.startswith("OPENLINEAGE__") for name in os.environ):
+    if any(name.startswith("OPENLINEAGE__TRANSPORT__") for name in os.environ):
         return True
     return any((folder() / "openlineage.yml").is_file() for folder in _CONFIG_FILES)
 
