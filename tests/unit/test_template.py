@@ -655,3 +655,21 @@ def test_the_pipeline_role_arns_are_exported(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     for name in ("GlueJobRoleArn", "ReportFunctionRoleArn", "WarehouseBootstrapRoleArn"):
         assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+def test_the_freshness_check_writes_only_its_own_ledger_items(resources: dict[str, Any]) -> None:
+    # (moto's IAM evaluator, which test_iam.py uses, ignores ForAllValues:StringLike: checked here instead)
+    from airline_pipeline.steps.freshness import KEY_PREFIX
+
+    # Given the freshness function, deployed only when ExpectedBy is set
+    function = resources["FreshnessFunction"]
+    assert function["Condition"] == resources["FreshnessFunctionLogGroup"]["Condition"] == "HasExpectedBy"
+    statements = [s for p in function["Properties"]["Policies"] if "Statement" in p for s in p["Statement"]]
+    [ledger] = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
+    # Then it may write the ledger table only where the partition key is one of its alert keys
+    assert ledger["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+    assert sorted(ledger["Action"]) == ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert ledger["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{KEY_PREFIX}*"]}}
+    # and its rule runs on the ExpectedBy schedule
+    event = function["Properties"]["Events"]["ExpectedBy"]
+    assert (event["Type"], event["Properties"]["Schedule"]) == ("Schedule", {"Ref": "ExpectedBy"})
