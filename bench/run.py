@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from airline_pipeline.warehouse.common import DEFAULT_MEMORY_LIMIT
+from airline_pipeline.engine.load import DEFAULT_MEMORY_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
 FLIGHT_DATE = "2013-06-01"

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "etag")
+ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix")
 REQUIRED = ("source_uri", "warehouse")
 
 
@@ -57,8 +57,8 @@ def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.
         sys.stderr.write(f"ConfigError: {message}\n")
         raise LoadJobFailed(message)
 
-    from airline_pipeline.ingest import ingest
-    from airline_pipeline.warehouse import open_warehouse
+    from airline_pipeline.adapters.warehouse import open_warehouse
+    from airline_pipeline.engine.ingest import ingest
 
     with open_warehouse(args["warehouse"]) as warehouse:
         summary = ingest(

@@ -9,9 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.settings import get_settings
 from airline_pipeline.steps.crawler import CrawlerState, crawler_status, start_crawler
 from airline_pipeline.steps.powertools import aws_client, metrics, step_handler
+from airline_pipeline.steps.settings import CrawlerSettings, get_settings
 
 
 class CrawlerRequest(BaseModel):
@@ -22,7 +22,7 @@ class CrawlerRequest(BaseModel):
 
 @step_handler(CrawlerRequest, correlation_id_path="execution")
 def handler(event: CrawlerRequest, context: LambdaContext) -> CrawlerState:
-    settings = get_settings()
+    settings = get_settings(CrawlerSettings)
     glue = aws_client("glue")
     metrics.add_metric(name="CrawlerChecks", unit=MetricUnit.Count, value=1)
     if event.action == "start" or event.started_at is None:

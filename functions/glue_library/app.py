@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airline_pipeline.glue_library import publish
 from airline_pipeline.steps.custom_resource import run_custom_resource
+from airline_pipeline.steps.glue_library import publish
 from airline_pipeline.steps.powertools import aws_client
 
 

@@ -7,11 +7,11 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.ops import lineage
-from airline_pipeline.settings import get_settings
+from airline_pipeline.adapters import lineage
+from airline_pipeline.adapters.warehouse import describe
 from airline_pipeline.steps.powertools import aws_client, ledger, metrics, step_handler
+from airline_pipeline.steps.settings import ValidateSettings, get_settings
 from airline_pipeline.steps.validate import ValidationResult, validate_object
-from airline_pipeline.warehouse import describe
 
 
 class ValidateRequest(BaseModel):
@@ -23,7 +23,7 @@ class ValidateRequest(BaseModel):
 
 @step_handler(ValidateRequest, correlation_id_path="execution")
 def handler(request: ValidateRequest, context: LambdaContext) -> ValidationResult:
-    settings = get_settings()
+    settings = get_settings(ValidateSettings)
     event = request.event
     result = validate_object(
         bucket=event.detail.bucket.name,

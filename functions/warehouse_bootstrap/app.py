@@ -1,7 +1,7 @@
 """WarehouseBootstrapFunction: CloudFormation custom resource that makes the warehouse ready for the pipeline.
 
 Create and Update: schema and tables when missing, the pipeline roles' database privileges, the
-shipped airports into an empty ``airports_dim`` (see airline_pipeline.warehouse.bootstrap). Delete:
+shipped airports into an empty ``airports_dim`` (see airline_pipeline.adapters.warehouse.bootstrap). Delete:
 nothing - the warehouse's data outlives the stack.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airline_pipeline.adapters.warehouse import describe
+from airline_pipeline.adapters.warehouse.bootstrap import SignIn, bootstrap_warehouse
 from airline_pipeline.steps.custom_resource import run_custom_resource
 from airline_pipeline.steps.powertools import logger
-from airline_pipeline.warehouse import describe
-from airline_pipeline.warehouse.bootstrap import SignIn, bootstrap_warehouse
 
 
 def bootstrap(properties: Mapping[str, Any]) -> dict[str, str]:

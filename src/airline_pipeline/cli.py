@@ -18,9 +18,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
-from airline_pipeline import __version__, interrupts, schema
-from airline_pipeline.errors import ConfigError, Interrupted, PipelineError
-from airline_pipeline.warehouse import describe, open_warehouse
+from airline_pipeline import __version__
+from airline_pipeline.adapters.warehouse import describe, open_reader, open_warehouse
+from airline_pipeline.core import interrupts, schema, status
+from airline_pipeline.core.defaults import DATA_PREFIX
+from airline_pipeline.core.errors import ConfigError, Interrupted, PipelineError
 
 log = logging.getLogger("airline_pipeline")
 
@@ -45,7 +47,7 @@ def emit(payload: Any) -> None:
 
 def failure(error: str, message: str, **extra: Any) -> dict[str, Any]:
     """The JSON line of a command that failed before it had a result of its own."""
-    return {"status": "FAILED", "error": error, "message": message, **extra}
+    return {"status": status.FAILED, "error": error, "message": message, **extra}
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -73,12 +75,12 @@ def cmd_load_airports(args: argparse.Namespace) -> int:
     )
     if result.warning:
         log.warning("%s", result.warning)
-    emit({"warehouse": describe(args.warehouse), "table": schema.AIRPORTS, "status": "LOADED", **result.as_json()})
+    emit({"warehouse": describe(args.warehouse), "table": schema.AIRPORTS, "status": status.LOADED, **result.as_json()})
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from airline_pipeline.ingest import ingest
+    from airline_pipeline.engine.ingest import ingest
 
     with open_warehouse(args.warehouse) as warehouse:
         warehouse.init_schema()
@@ -90,7 +92,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 batch_id=args.batch_id,
                 download_progress=progress,
             )
-    from airline_pipeline.ops import lineage
+    from airline_pipeline.adapters import lineage
 
     lineage.emit_load(summary.as_json(), warehouse_uri=describe(args.warehouse))  # only when configured
     emit(summary.as_json())
@@ -98,7 +100,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    from airline_pipeline import operations
+    from airline_pipeline.ops import reprocess as operations
 
     if args.wait and not args.via_state_machine:
         raise ConfigError("--wait applies to --via-state-machine only (a local reprocess always waits)")
@@ -129,14 +131,14 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from airline_pipeline import operations
+    from airline_pipeline.ops import history
 
-    with open_warehouse(args.warehouse) as warehouse:
-        rows = operations.load_history(warehouse, last=args.last)
+    with open_reader(args.warehouse) as warehouse:
+        rows = history.load_history(warehouse, last=args.last)
     if args.json:
         emit(rows)
         return 0
-    sys.stdout.write(operations.format_history(rows) + "\n")
+    sys.stdout.write(history.format_history(rows) + "\n")
     statuses = [row["status"] for row in rows]
     emit(
         {
@@ -153,8 +155,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_freshness(args: argparse.Namespace) -> int:
     from airline_pipeline.ops import freshness
 
-    with open_warehouse(args.warehouse) as warehouse:
-        days = freshness.freshness(warehouse, date_from=args.date_from, date_to=args.date_to)
+    with open_reader(args.warehouse) as reader:
+        days = freshness.freshness(reader, date_from=args.date_from, date_to=args.date_to)
     stale = freshness.not_fresh(days)
     if stale:
         log.error("%s", freshness.describe_stale(stale))
@@ -169,10 +171,10 @@ def cmd_freshness(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from airline_pipeline import report
+    from airline_pipeline.ops import delay_report as report
 
     report.prepare_out_dir(args.out)  # before the queries: a wrong --out fails in a second, not after them
-    with open_warehouse(args.warehouse) as warehouse:
+    with open_reader(args.warehouse) as warehouse:
         numbers = report.build_report(
             warehouse,
             date_from=args.date_from,
@@ -187,7 +189,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from airline_pipeline.demo import run_demo
+    from airline_pipeline.local.demo import run_demo
 
     summary = run_demo(
         flights=args.flights,
@@ -201,7 +203,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from airline_pipeline.deployed import verify
+    from airline_pipeline.local.deployed import verify
 
     summary = verify(args.stack_name, flights=args.flights, flight_date=args.date, name=args.name, timeout=args.timeout)
     return _execution_outcome(
@@ -213,7 +215,7 @@ def _execution_outcome(summary: dict[str, Any], *, succeeded: bool) -> int:
     """``demo`` / ``verify``: print the execution's summary, with ``status``/``message`` when it failed."""
     if not succeeded:
         summary = {
-            "status": "FAILED",
+            "status": status.FAILED,
             "message": f"the execution ended {summary['execution_status']} with {summary.get('rows_loaded')} rows: "
             f"{summary.get('error') or ''} {summary.get('cause') or ''}".strip(),
             **summary,
@@ -333,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--bucket", metavar="B", help="files under s3://B/<prefix>date=.../")
     where.add_argument("--source", dest="source_dir", metavar="DIR", help="files under DIR/date=.../")
-    sub.add_argument("--prefix", default="daily-flights/", help="S3 key prefix (default: daily-flights/)")
+    sub.add_argument("--prefix", default=DATA_PREFIX, help=f"S3 key prefix (default: {DATA_PREFIX})")
     sub.add_argument("--min-dep-delay", type=_DELAY, default=None, metavar="N", help="keep flights with DepDelay >= N")
     sub.add_argument(
         "--via-state-machine",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, LOCAL_PARAMETERS, RECORDER, ROOT
 
-from airline_pipeline.demo import LocalPipeline
-from airline_pipeline.emulator import Emulator, free_port
+from airline_pipeline.local.demo import LocalPipeline
+from airline_pipeline.local.emulator import Emulator, free_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airline_pipeline.emulator import ACCOUNT, REGION
+from airline_pipeline.local.emulator import ACCOUNT, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDER = Path(__file__).resolve().parent / "recorder"

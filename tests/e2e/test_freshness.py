@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from airline_pipeline.demo import SAMPLES, LocalPipeline
+from airline_pipeline.core.defaults import SAMPLES
+from airline_pipeline.local.demo import LocalPipeline
 
 SAMPLE = SAMPLES / "flights_2013-01-15.csv"
 #: Days no other e2e test loads: a check at 06:00 on 2014-03-10 looks at the 7 days ending yesterday.

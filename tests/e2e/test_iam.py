@@ -41,8 +41,8 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from stacks import AWS_LIKE_PARAMETERS, COPY_ROLE, RECORDER, ROOT, STAGING_BUCKET, WORKGROUP, WORKGROUP_ARN
 
-from airline_pipeline.demo import LocalPipeline
-from airline_pipeline.emulator import ACCOUNT, REGION
+from airline_pipeline.local.demo import LocalPipeline
+from airline_pipeline.local.emulator import ACCOUNT, REGION
 
 pytestmark = pytest.mark.after_every_e2e_test
 

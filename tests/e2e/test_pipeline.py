@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from airline_pipeline import schema
-from airline_pipeline.demo import SAMPLES, LocalPipeline
-from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.defaults import SAMPLES
+from airline_pipeline.local.demo import LocalPipeline
 
 SAMPLE = SAMPLES / "flights_2013-01-15.csv"
 DAY = date(2013, 1, 15)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from airline_pipeline.demo import LocalPipeline
+from airline_pipeline.local.demo import LocalPipeline
 
 CLI = Path(sys.executable).parent / "airline-pipeline"
 #: What the demo's last line promises (README, design notes' CLI contract); verify prints the same.

@@ -26,8 +26,8 @@ def airports() -> Airports:
 @pytest.fixture(scope="session")
 def template_warehouse(tmp_path_factory) -> tuple[Path, str]:
     """A warehouse file with the schema, the airports and one previously loaded day (through the API)."""
-    from airline_pipeline.ingest import ingest
-    from airline_pipeline.warehouse import open_warehouse
+    from airline_pipeline.adapters.warehouse import open_warehouse
+    from airline_pipeline.engine.ingest import ingest
 
     root = tmp_path_factory.mktemp("template")
     path = root / "warehouse.duckdb"

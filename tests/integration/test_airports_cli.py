@@ -1,6 +1,6 @@
 """``airline-pipeline load-airports`` as a subprocess on a real DuckDB file (issue 17).
 
-The dimension's ids follow the flights' own integer rule (one rule, ``transform.number_rule``):
+The dimension's ids follow the flights' own integer rule (one rule, ``rules.number_rule``):
 ``10830.7``, ``0x10``, ``1e3`` or ``1_000`` are rejected with their line number and reason, never
 coerced into another airport's id. ``rows_read = rows_upserted + rows_rejected``; a file whose
 every row is bad upserts nothing; the path is literal; an operator is told when changed airports

@@ -164,8 +164,8 @@ def test_corpus_through_the_cli(case: Case, cli_outcomes, airports: Airports, ba
 @pytest.mark.glue39
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_corpus_through_the_api(case: Case, template_warehouse, tmp_path: Path, airports: Airports, baseline) -> None:
-    from airline_pipeline.ingest import ingest
-    from airline_pipeline.warehouse import open_warehouse
+    from airline_pipeline.adapters.warehouse import open_warehouse
+    from airline_pipeline.engine.ingest import ingest
 
     # Given the case's file under its key, and a warehouse that already holds an earlier day
     db = _fresh(template_warehouse, tmp_path)

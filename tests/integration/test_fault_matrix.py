@@ -33,7 +33,7 @@ import pytest
 from corpus import GOOD, HEADER
 from ingest_helpers import CLI, SAMPLE_FLIGHTS, CliResult, Db, assert_clean_failure, last_json, place, run_cli
 
-#: The test-only hook of the DuckDB warehouse (``airline_pipeline.warehouse.duckdb.PAUSE_ENV``).
+#: The test-only hook of the DuckDB warehouse (``airline_pipeline.adapters.warehouse.duckdb_sink.PAUSE_ENV``).
 PAUSE_ENV = "AIRLINE_PIPELINE_TEST_PAUSE_IN_LOAD"
 
 SIGNALS = ("SIGKILL", "SIGINT", "SIGTERM")

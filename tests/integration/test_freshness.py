@@ -84,7 +84,7 @@ def test_the_audit_read_is_redshift_sql_with_both_dates_bound() -> None:
     import sqlglot
     from sqlglot import exp
 
-    from airline_pipeline.ops.freshness import ATTEMPTS_SQL
+    from airline_pipeline.core.freshness import ATTEMPTS_SQL
 
     parsed = sqlglot.parse_one(ATTEMPTS_SQL, read="redshift")
     assert isinstance(parsed, exp.Select)
@@ -106,11 +106,12 @@ def test_bad_ranges_are_refused_with_the_json_line(db: Db) -> None:
 
 def test_the_scheduled_check_reports_a_missing_day_once_and_its_recovery_once(db: Db, tmp_path, monkeypatch) -> None:
     """The ExpectedBy check on a warehouse the CLI loads; DynamoDB and SNS (with a capturing queue) are moto."""
-    import boto3
     from moto import mock_aws
 
-    from airline_pipeline.steps.freshness import AlertLog, FreshnessSettings, check
-    from airline_pipeline.warehouse import open_warehouse
+    from airline_pipeline.adapters import aws
+    from airline_pipeline.adapters.warehouse import open_reader
+    from airline_pipeline.steps.freshness import AlertLog, check
+    from airline_pipeline.steps.settings import FreshnessSettings
 
     for name, value in {
         "AWS_ACCESS_KEY_ID": "x",
@@ -120,7 +121,7 @@ def test_the_scheduled_check_reports_a_missing_day_once_and_its_recovery_once(db
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        dynamodb, sns, sqs = (boto3.client(service) for service in ("dynamodb", "sns", "sqs"))
+        dynamodb, sns, sqs = (aws.client(service) for service in ("dynamodb", "sns", "sqs"))
         dynamodb.create_table(
             TableName="ledger",
             AttributeDefinitions=[{"AttributeName": "file_id", "AttributeType": "S"}],
@@ -144,9 +145,9 @@ def test_the_scheduled_check_reports_a_missing_day_once_and_its_recovery_once(db
         def run_check(moment: str) -> None:
             from datetime import datetime
 
-            with open_warehouse(db.uri) as warehouse:
+            with open_reader(db.uri) as reader:
                 check(
-                    warehouse,
+                    reader,
                     AlertLog("ledger", dynamodb=dynamodb),
                     sns=sns,
                     settings=settings,

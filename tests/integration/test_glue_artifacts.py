@@ -29,7 +29,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from sam_build import ROOT
 
-from airline_pipeline.deployed import SAMPLE_FLIGHTS, SAMPLES
+from airline_pipeline.core.defaults import SAMPLE_FLIGHTS, SAMPLES
 
 GLUE39 = ROOT / ".venv" / "opt" / "glue39" / "bin" / "python"
 #: The Python shell image's glibc: a wheel may need no newer one.
@@ -137,7 +137,7 @@ import json, os, runpy, sys
 target, script, flights, airports, warehouse = sys.argv[1:6]
 stdlib = [p for p in sys.path if p.startswith(sys.base_prefix)]
 sys.path[:] = [*stdlib, target]
-from airline_pipeline.warehouse import open_warehouse
+from airline_pipeline.adapters.warehouse import open_warehouse
 with open_warehouse(warehouse) as w:
     w.init_schema()
     w.load_airports(airports)
@@ -148,7 +148,7 @@ try:
 except SystemExit as done:
     assert done.code in (0, None), done.code
 # the Redshift side of the job: the warehouse and awswrangler's Data API reader import and configure
-from airline_pipeline.warehouse.redshift import RedshiftWarehouse
+from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
 from awswrangler.data_api import redshift as data_api
 RedshiftWarehouse.from_uri(
     "redshift-data://analytics/dev?iam_role=arn:aws:iam::123456789012:role/copy&staging=s3://stage-bucket/staging/"

@@ -1,4 +1,4 @@
-"""``airline_pipeline.ingest.ingest`` on a DuckDB warehouse: idempotency and all-or-nothing loads.
+"""``airline_pipeline.engine.ingest.ingest`` on a DuckDB warehouse: idempotency and all-or-nothing loads.
 
 The engine-side core only (no CLI, no AWS): these run under Python 3.9 / DuckDB 1.2.2 too.
 """
@@ -11,10 +11,10 @@ import pytest
 from flights_oracle import Airports, expected_load
 from ingest_helpers import SAMPLE_FLIGHTS, Db, place
 
-from airline_pipeline import transform
-from airline_pipeline.contract import HEAD_BYTES
-from airline_pipeline.ingest import ingest
-from airline_pipeline.warehouse import open_warehouse
+from airline_pipeline.adapters.warehouse import open_warehouse
+from airline_pipeline.core.contract import HEAD_BYTES
+from airline_pipeline.engine import facts
+from airline_pipeline.engine.ingest import ingest
 
 pytestmark = pytest.mark.glue39
 
@@ -68,7 +68,7 @@ def test_a_load_that_fails_midway_changes_nothing(db: Db, tmp_path: Path, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("simulated engine failure after the inserts")
 
-    monkeypatch.setattr(transform, "unknown_airport_ids", boom)
+    monkeypatch.setattr(facts, "unknown_airport_ids", boom)
     summary = _ingest(db, path)
     # Then it is reported as FAILED with the cause, and the warehouse is exactly as before
     assert summary.status == "FAILED"

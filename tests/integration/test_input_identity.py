@@ -88,9 +88,9 @@ HOOK = textwrap.dedent(
 
     MODE = os.environ.get("AIRLINE_TEST_CHANGE")
     if MODE:
-        from airline_pipeline import transform
+        from airline_pipeline.engine import facts, rules, scan
 
-        original = transform.load_rows
+        original = facts.load_rows
 
         def load_rows(con, file, *args, **kwargs):
             target = os.environ["AIRLINE_TEST_FILE"]
@@ -109,7 +109,7 @@ HOOK = textwrap.dedent(
                 os.replace(target + ".new", target)
             return original(con, file, *args, **kwargs)
 
-        transform.load_rows = load_rows
+        facts.load_rows = load_rows
     """
 )
 

@@ -74,7 +74,7 @@ def test_without_configuration_ingest_sends_nothing(db: Db, tmp_path: Path) -> N
 CHILD = """
 import json, sys
 sys.path[:0] = [sys.argv[1]]
-from airline_pipeline.ops import lineage
+from airline_pipeline.adapters import lineage
 import openlineage.client
 summary = {"batch_id": "e2cef652", "source_file": "s3://b/daily-flights/date=2013-01-15/f.csv", "status": "LOADED",
            "rows_read": 3, "rows_loaded": 3}

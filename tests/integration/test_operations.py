@@ -26,11 +26,12 @@ import pytest
 from botocore.stub import ANY, Stubber
 from bs4 import BeautifulSoup
 
-from airline_pipeline import cli, operations
-from airline_pipeline.events import encode_key, object_created_event
-from airline_pipeline.ingest import ingest
-from airline_pipeline.operations import REPLAY_NAME
-from airline_pipeline.warehouse import open_warehouse
+from airline_pipeline import cli
+from airline_pipeline.adapters.s3 import encode_key, object_created_event
+from airline_pipeline.adapters.warehouse import open_warehouse
+from airline_pipeline.engine.ingest import ingest
+from airline_pipeline.ops import reprocess as operations
+from airline_pipeline.ops.reprocess import REPLAY_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # bench/ is a repo folder, not an installed package

@@ -75,7 +75,7 @@ for name, module in sorted(sys.modules.items()):
 found = {name: importlib.util.find_spec(name) is not None for name in ("awswrangler", "pandas", "duckdb")}
 glue = None
 if hasattr(app, "publish"):
-    from airline_pipeline.glue_library import load_artifacts
+    from airline_pipeline.steps.glue_library import load_artifacts
     artifacts = load_artifacts()
     glue = {"script": str(artifacts.script), "wheels": [str(w) for w in artifacts.wheels]}
 import boto3, botocore, s3transfer  # what the function's aws_client uses on its first call
@@ -230,6 +230,23 @@ def test_function_imports_from_its_package_alone(
     assert "airline_pipeline" in result["origins"]
 
 
+#: The functions that read Redshift, all through the package's one reader (awswrangler's Data API reader).
+REDSHIFT_READERS = ("ReportFunction", "WarehouseBootstrapFunction")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_finds_what_its_redshift_reads_need_and_no_duckdb(
+    function: str, build: Path, runtime: Path, opt: dict[str, Path]
+) -> None:
+    # Given the function's package and layers, as Lambda assembles them for a Redshift deployment
+    # When its app is imported alone
+    result = import_alone(function, build, runtime, opt[function])
+
+    # Then a function that reads Redshift finds awswrangler and pandas (the managed layer); none finds DuckDB
+    reads = function in REDSHIFT_READERS
+    assert result["found"] == {"awswrangler": reads, "pandas": reads, "duckdb": False}
+
+
 def constraint_pins() -> dict[str, str]:
     """constraints.txt's pins for the Lambda side (Python >= 3.10): name -> version."""
     pins = {}
@@ -328,8 +345,8 @@ def data_api_value(value: Any) -> dict[str, Any]:
 
 def report_calls(warehouse: Any, batch_id: str, target: dict[str, str]) -> list[dict[str, Any]]:
     """The Data API calls of the report's reads, answered with what the same SQL returns on ``warehouse``."""
-    from airline_pipeline.steps.report import STATEMENTS
-    from airline_pipeline.warehouse.redshift import bind
+    from airline_pipeline.adapters.warehouse.redshift.sql import bind
+    from airline_pipeline.steps.verify_load import STATEMENTS
 
     calls: list[dict[str, Any]] = []
     for number, sql in enumerate(STATEMENTS, start=1):
@@ -369,9 +386,9 @@ def report_calls(warehouse: Any, batch_id: str, target: dict[str, str]) -> list[
 def test_report_handler_runs_on_its_layer_stack(
     build: Path, runtime: Path, opt: dict[str, Path], tmp_path: Path
 ) -> None:
-    from airline_pipeline.ingest import ingest
-    from airline_pipeline.steps.report import batch_report
-    from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+    from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+    from airline_pipeline.engine.ingest import ingest
+    from airline_pipeline.steps.verify_load import batch_report
 
     # Given the sample day loaded as the event's batch - in DuckDB, whose answers the stubbed Data API replays
     event = json.loads((EVENTS / "report.json").read_text())
@@ -452,9 +469,17 @@ def test_the_lambdas_layer_carries_only_what_the_lambdas_run(build: Path) -> Non
     assert sorted(path.name for path in layer.iterdir()) == ["python"]
     assert not list(layer.rglob("*.whl"))
     layer_package = layer / "python" / "airline_pipeline"
-    assert (layer_package / "ingest.py").read_bytes() == (ROOT / "src" / "airline_pipeline" / "ingest.py").read_bytes()
+    module = "steps/notify.py"
+    assert (layer_package / module).read_bytes() == (ROOT / "src" / "airline_pipeline" / module).read_bytes()
     # and nothing of the Glue job's engine
     assert not (layer / "python" / "duckdb").exists()
+
+    # and no developer tooling (demo, emulator, deployed-stack check), but every runtime package
+    def folders(package: Path) -> list[str]:
+        return sorted(path.name for path in package.iterdir() if path.is_dir() and path.name != "__pycache__")
+
+    assert folders(layer_package) == [name for name in folders(ROOT / "src" / "airline_pipeline") if name != "local"]
+    assert "local" in folders(ROOT / "src" / "airline_pipeline")
 
 
 def test_the_glue_layer_holds_the_packages_wheel_with_the_code_the_job_runs(build: Path) -> None:
@@ -470,7 +495,14 @@ def test_the_glue_layer_holds_the_packages_wheel_with_the_code_the_job_runs(buil
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = archive.read(f"airline_pipeline-{version}.dist-info/METADATA").decode()
-    for module in ("ingest.py", "contract.py", "transform.py", "warehouse/duckdb.py", "warehouse/redshift.py"):
+    for module in (
+        "engine/ingest.py",
+        "core/contract.py",
+        "engine/scan.py",
+        "adapters/warehouse/duckdb.py",
+        "adapters/warehouse/redshift/warehouse.py",
+        "adapters/warehouse/redshift/sink.py",
+    ):
         assert f"airline_pipeline/{module}" in names, module
     assert "Requires-Dist:" not in metadata
     # and the script is glue/join_and_load.py as committed

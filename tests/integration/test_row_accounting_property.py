@@ -100,8 +100,8 @@ def property_warehouse(template_warehouse, tmp_path_factory) -> Db:
 )
 @given(generated=flight_files())
 def test_every_row_is_loaded_or_rejected(generated, property_warehouse: Db, airports: Airports) -> None:
-    from airline_pipeline.ingest import ingest
-    from airline_pipeline.warehouse import open_warehouse
+    from airline_pipeline.adapters.warehouse import open_warehouse
+    from airline_pipeline.engine.ingest import ingest
 
     data, min_dep_delay = generated
     # Given a generated file mixing good, bad, blank and non-UTF-8 rows and line-break styles

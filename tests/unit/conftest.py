@@ -36,6 +36,7 @@ LAMBDA_TESTS = [
     "test_sample_events.py",
     "test_settings.py",
     "test_state_machine.py",
+    "test_step_state.py",
     "test_template.py",
     "test_validate_handler.py",
 ]
@@ -63,8 +64,8 @@ def _fresh_caches() -> Iterator[None]:
         # only once a test has loaded them: the contract tests also run where the Lambda extra is absent
         if "airline_pipeline.steps.powertools" in sys.modules:
             sys.modules["airline_pipeline.steps.powertools"].aws_client.cache_clear()
-        if "airline_pipeline.settings" in sys.modules:
-            sys.modules["airline_pipeline.settings"].get_settings.cache_clear()
+        if "airline_pipeline.steps.settings" in sys.modules:
+            sys.modules["airline_pipeline.steps.settings"].clear_cache()
 
     clear()
     yield

@@ -16,7 +16,8 @@ import boto3
 import duckdb
 from botocore.stub import Stubber
 
-from airline_pipeline import schema, transform
+from airline_pipeline.core import schema
+from airline_pipeline.engine import scan
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "airline_pipeline" / "samples"
 AIRPORTS_CSV = SAMPLES / "airports.csv"
@@ -34,9 +35,9 @@ SERVERLESS_ARGS = {"Database": DATABASE, "WorkgroupName": WORKGROUP}
 CLUSTER_ARGS = {"Database": DATABASE, "ClusterIdentifier": CLUSTER, "DbUser": "loader"}
 
 
-def prepared(path: Path) -> transform.PreparedFile:
-    """A uniform file as :func:`transform.prepare` hands it to ``load_file`` (read in place here)."""
-    return transform.PreparedFile(str(path), transform.scan_file(str(path)).lines)
+def prepared(path: Path) -> scan.PreparedFile:
+    """A uniform file as :func:`scan.prepare` hands it to ``load_file`` (read in place here)."""
+    return scan.PreparedFile(str(path), scan.scan_file(str(path)).lines)
 
 
 DIM_SQL = f"SELECT airport_id, city, state, name FROM {schema.AIRPORTS}"

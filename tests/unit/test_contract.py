@@ -10,9 +10,9 @@ from datetime import date
 
 import pytest
 
-from airline_pipeline import contract
-from airline_pipeline.contract import EXPECTED_HEADER_LINE, HEAD_BYTES, check_head, check_header, check_key
-from airline_pipeline.errors import (
+from airline_pipeline.core import contract
+from airline_pipeline.core.contract import EXPECTED_HEADER_LINE, HEAD_BYTES, check_head, check_header, check_key
+from airline_pipeline.core.errors import (
     CompressedFile,
     EmptyFile,
     InvalidEncoding,

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from airline_pipeline.errors import WarehouseUnavailable
-from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.core.errors import WarehouseUnavailable
 
 
 def test_a_file_another_process_is_still_creating_is_waited_for(tmp_path: Path) -> None:

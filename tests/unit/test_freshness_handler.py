@@ -10,11 +10,11 @@ from datetime import date, datetime
 from typing import Any, Callable
 
 import pytest
-from lambda_support import Stack, load_event
+from lambda_support import Stack, env_json, load_event
 
-from airline_pipeline import schema
+from airline_pipeline.adapters.warehouse import open_warehouse
+from airline_pipeline.core import schema
 from airline_pipeline.steps.freshness import KEY_PREFIX, window
-from airline_pipeline.warehouse import open_warehouse
 
 Invoke = Callable[..., Any]
 
@@ -132,6 +132,42 @@ def test_a_failed_publish_is_forgotten_so_the_next_check_reports_the_day(
     # Then the day is reported now, once
     assert result["missing_sent"] == ["2013-01-16"]
     assert [outcome for outcome, _ in sent(stack)] == ["missing"]
+
+
+def test_on_redshift_the_check_reads_through_the_reader_port(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airline_pipeline.adapters.warehouse.redshift.reader import RedshiftReader
+    from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
+
+    # Given the dev stack's Redshift warehouse, whose audit table holds one loaded file for 2013-01-15
+    # (values as the Data API returns them: text), and a load-capable warehouse that must not be opened
+    asked: list[Any] = []
+
+    def query(self: RedshiftReader, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        asked.append(params)
+        return [
+            {"source_file": "s3://b/daily-flights/date=2013-01-15/f.csv", "flight_date": "2013-01-15",
+             "status": "LOADED", "rows_loaded": 895, "started_at": "2013-01-16 05:00:00",
+             "finished_at": "2013-01-16 05:01:00"},
+        ]  # fmt: skip
+
+    def no_load_engine(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the freshness check opened the load warehouse (DuckDB + engine) to read")
+
+    monkeypatch.setattr(RedshiftReader, "query", query)
+    monkeypatch.setattr(RedshiftWarehouse, "from_uri", no_load_engine)
+    redshift = env_json()["FreshnessFunction"]["WAREHOUSE_URI"]
+
+    # When the schedule fires on the 17th, looking at the 15th and the 16th
+    result = invoke(
+        "freshness", at("2013-01-17T06:00:00Z"), WAREHOUSE_URI=redshift, FRESHNESS_LOOKBACK_DAYS="2",
+        EXPECTED_LAG_DAYS="1",
+    )  # fmt: skip
+
+    # Then the read went through awswrangler's reader with both dates bound, and only the 16th is missing
+    assert asked == [{"date_from": "2013-01-15", "date_to": "2013-01-16"}]
+    assert (result["not_loaded"], result["missing_sent"]) == (["2013-01-16"], ["2013-01-16"])
 
 
 def test_missing_settings_are_named(invoke: Invoke, stack: Stack) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pytest
 from lambda_support import Stack, load_event
 
-from airline_pipeline import glue_library
+from airline_pipeline.steps import glue_library
 
 Invoke = Callable[..., Any]
 #: The layer's wheels in manifest order: a dependency before its dependent.

@@ -13,7 +13,7 @@ from typing import Optional
 import pytest
 from lambda_support import Stack
 
-from airline_pipeline.ledger import FAILED, IN_FLIGHT, LOADED, REJECTED, Ledger, file_id
+from airline_pipeline.adapters.ledger import FAILED, IN_FLIGHT, LOADED, REJECTED, Ledger, file_id
 
 ITEM = file_id("airline-pipeline-dev-123456789012-us-east-1", "daily-flights/date=2013-01-15/f.csv", "636af591")
 FIRST = "e2cef652-1092-4116-beeb-0af7c5c5bad9"

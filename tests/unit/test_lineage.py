@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from jsonschema import ValidationError
 from lambda_support import SAMPLE_FLIGHTS, Stack, load_event
 from openlineage_schema import validate_run_event
 
-from airline_pipeline.ops import lineage
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.adapters import lineage
+from airline_pipeline.adapters.sources import decode_event_key
 
 Invoke = Callable[..., Any]
 AT = datetime(2013, 1, 16, 6, 0, tzinfo=timezone.utc)
@@ -163,7 +164,8 @@ def test_validate_starts_and_notify_completes_one_run_per_execution(
 ) -> None:
     # Given the sample day landed and the client writing to a file
     request = load_event("validate")
-    stack.put(decode_event_key(request["event"]["detail"]["object"]["key"]), SAMPLE_FLIGHTS.read_bytes())
+    landed = S3EventNotificationEventBridgeModel.model_validate(request["event"]).detail.object
+    stack.put(decode_event_key(landed.key), SAMPLE_FLIGHTS.read_bytes())
     # When the execution validates the file, and later NotifySuccess runs for it
     assert invoke("validate", request)["status"] == "accepted"
     invoke("notify", load_event("notify_success"))

@@ -19,8 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 from lambda_support import Stack, emitted_metrics, load_event
 
-from airline_pipeline.ledger import FAILED, IN_FLIGHT, LOADED, REJECTED, Ledger, file_id
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.adapters.ledger import FAILED, IN_FLIGHT, LOADED, REJECTED, Ledger, file_id
+from airline_pipeline.adapters.sources import decode_event_key
 
 # NotifyFunction always publishes a metric: an empty flush (Powertools warns) is a regression.
 pytestmark = pytest.mark.filterwarnings("error:No application metrics to publish")
@@ -354,8 +354,8 @@ def test_glue_cause_is_the_first_line_of_the_runs_error_message(stack: Stack, in
             "    sys.exit(main())\n"
             '  File "/tmp/glue-python-scripts-8w2k1c0q/join_and_load.py", line 63, in main\n'
             '    with open_warehouse(args["warehouse"]) as warehouse:\n'
-            "airline_pipeline.errors.ConfigError: unsupported warehouse URI 'postgres://dw': use duckdb:///abs/path\n",
-            "airline_pipeline.errors.ConfigError: unsupported warehouse URI 'postgres://dw': use duckdb:///abs/path",
+            "airline_pipeline.core.errors.ConfigError: unsupported warehouse URI 'postgres://dw': use duckdb:///abs/path\n",
+            "airline_pipeline.core.errors.ConfigError: unsupported warehouse URI 'postgres://dw': use duckdb:///abs/path",
             id="traceback-only",
         ),
     ],

@@ -16,9 +16,14 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from airline_pipeline import operations, report
-from airline_pipeline.operations import FoundFile
-from airline_pipeline.warehouse import Warehouse, open_warehouse
+from airline_pipeline.adapters.warehouse import Warehouse, open_warehouse
+from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
+from airline_pipeline.engine.ingest import ingest
+from airline_pipeline.ops import delay_report as report
+from airline_pipeline.ops import delay_report_sql as report_sql
+from airline_pipeline.ops import history
+from airline_pipeline.ops import reprocess as operations
+from airline_pipeline.ops.reprocess import FoundFile
 
 RANGES = [
     pytest.param(None, None, id="everything"),
@@ -28,17 +33,35 @@ RANGES = [
 ]
 
 
-def all_statements(date_from: Optional[date], date_to: Optional[date]) -> dict[str, report.Statement]:
-    statements = report.report_statements(date_from=date_from, date_to=date_to, min_route_flights=3, top_routes=7)
-    statements["history"] = report.Statement(operations.history_sql(25))
+def all_statements(date_from: Optional[date], date_to: Optional[date]) -> dict[str, report_sql.Statement]:
+    statements = report_sql.report_statements(date_from=date_from, date_to=date_to, min_route_flights=3, top_routes=7)
+    statements["history"] = report_sql.Statement(history.history_sql(25))
     return statements
+
+
+#: One day inside every range above: four flights on one route (enough for ``min_route_flights=3``),
+#: one cancelled, one diverted, one rejected row.
+DAY_FILE = """Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay
+DL,10000,10001,-3,4
+DL,10000,10001,10,25
+AA,10000,10001,0,-2
+AA,10000,10001,61,70
+UA,10001,10000,,
+UA,10001,10000,5,
+UA,not-a-number,10000,1,1
+"""
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    path = tmp_path_factory.mktemp("sql") / "w.duckdb"
-    wh = open_warehouse(f"duckdb://{path}")
+    folder = tmp_path_factory.mktemp("sql")
+    wh = open_warehouse(f"duckdb://{folder / 'w.duckdb'}")
     wh.init_schema()
+    wh.load_airports(str(SHIPPED_AIRPORTS))
+    day = folder / "date=2013-01-03" / "flights.csv"
+    day.parent.mkdir()
+    day.write_text(DAY_FILE)
+    assert ingest(str(day), wh).status == "LOADED"
     return wh
 
 
@@ -51,7 +74,10 @@ def test_every_statement_parses_as_redshift_and_runs_on_duckdb(
         assert isinstance(parsed, exp.Select), name
         placeholders = {p.name for p in parsed.find_all(exp.Placeholder)}
         assert placeholders == set(statement.params), name  # every parameter bound, none left over
-        assert isinstance(warehouse.query(statement.sql, statement.params), list), name
+        # and on a warehouse holding a day of the range it returns rows with exactly the columns it names
+        rows = warehouse.query(statement.sql, statement.params)
+        assert rows, name
+        assert list(rows[0]) == parsed.named_selects, name
 
 
 @pytest.mark.parametrize(("date_from", "date_to"), RANGES)
@@ -66,7 +92,7 @@ def test_statements_follow_the_redshift_rules(date_from: Optional[date], date_to
 
 
 def test_date_bounds_are_bound_parameters_not_text_in_the_sql() -> None:
-    statements = report.report_statements(date_from=date(2013, 1, 2), date_to=date(2013, 1, 4))
+    statements = report_sql.report_statements(date_from=date(2013, 1, 2), date_to=date(2013, 1, 4))
     for statement in statements.values():
         assert "2013-01-0" not in statement.sql
         assert statement.params == {"date_from": "2013-01-02", "date_to": "2013-01-04"}
@@ -81,13 +107,13 @@ def test_date_bounds_are_bound_parameters_not_text_in_the_sql() -> None:
     ],
 )
 def test_report_options_are_checked(options: dict[str, object]) -> None:
-    with pytest.raises(report.ConfigError):
-        report.report_statements(**options)  # type: ignore[arg-type]
+    with pytest.raises(report_sql.ConfigError):
+        report_sql.report_statements(**options)  # type: ignore[arg-type]
 
 
 def test_history_limit_must_be_positive() -> None:
-    with pytest.raises(operations.ConfigError):
-        operations.history_sql(0)
+    with pytest.raises(history.ConfigError):
+        history.history_sql(0)
 
 
 def test_history_table_cuts_long_values_and_keeps_the_end_of_paths() -> None:
@@ -101,17 +127,17 @@ def test_history_table_cuts_long_values_and_keeps_the_end_of_paths() -> None:
         "duration_seconds": None,
         "error": "InvalidHeader: " + "wrong header " * 20,
     }
-    text = operations.format_history([row], file_width=30, error_width=25)
+    text = history.format_history([row], file_width=30, error_width=25)
     header, line = text.splitlines()
     assert header.split()[:3] == ["started_at", "(UTC)", "status"]
     assert "…x/date=2013-01-02/flights.csv " in line  # 30 characters, the informative end kept
     assert "InvalidHeader: wrong hea…" in line
-    assert operations.format_history([]) == "no load attempts recorded yet"
+    assert history.format_history([]) == "no load attempts recorded yet"
 
 
 def test_durations_accept_the_strings_a_data_api_read_returns() -> None:
-    assert operations._seconds_between("2024-01-02 03:04:05", "2024-01-02 03:05:07.5") == 62.5
-    assert operations._seconds_between(datetime(2024, 1, 1), None) is None
+    assert history._seconds_between("2024-01-02 03:04:05", "2024-01-02 03:05:07.5") == 62.5
+    assert history._seconds_between(datetime(2024, 1, 1), None) is None
 
 
 def test_execution_names_are_valid_and_unique() -> None:

@@ -39,19 +39,19 @@ from redshift_doubles import (
 )
 from sqlglot import exp
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError, LoadFailed
-from airline_pipeline.models import Batch
-from airline_pipeline.warehouse.redshift import (
+from airline_pipeline.adapters.warehouse.redshift.sql import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
     MAX_BATCH_STATEMENTS,
-    RedshiftWarehouse,
     audit_insert,
     copy_sql,
-    staging_segment,
 )
+from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
+from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import ConfigError, LoadFailed
+from airline_pipeline.core.outcome import Batch
 
 pytestmark = pytest.mark.glue39
 

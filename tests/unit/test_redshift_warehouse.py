@@ -37,19 +37,19 @@ from redshift_doubles import (
     staged_keys,
 )
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows
-from airline_pipeline.models import Batch
-from airline_pipeline.warehouse import open_warehouse
-from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
-from airline_pipeline.warehouse.redshift import (
+from airline_pipeline.adapters.warehouse import open_warehouse
+from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.adapters.warehouse.redshift.sql import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
-    RedshiftTarget,
-    RedshiftWarehouse,
     parquet_select,
 )
+from airline_pipeline.adapters.warehouse.redshift.target import RedshiftTarget
+from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows
+from airline_pipeline.core.outcome import Batch
 
 pytestmark = pytest.mark.glue39
 

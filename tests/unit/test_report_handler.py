@@ -16,13 +16,14 @@ import pytest
 import sqlglot
 from lambda_support import BAD_HEADER_CSV, SAMPLE_AIRPORTS, SAMPLE_FLIGHTS, load_event
 
-from airline_pipeline import schema
-from airline_pipeline.errors import LoadFailed, WarehouseError
-from airline_pipeline.ingest import ingest
-from airline_pipeline.models import Batch, LoadSummary, utcnow
-from airline_pipeline.steps.report import batch_report
-from airline_pipeline.warehouse import Row, common, open_warehouse
-from airline_pipeline.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.adapters.warehouse import Row, open_warehouse
+from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import LoadFailed, WarehouseError
+from airline_pipeline.core.outcome import Batch, LoadSummary, utcnow
+from airline_pipeline.engine.ingest import ingest
+from airline_pipeline.engine.load import audit_row
+from airline_pipeline.steps.verify_load import batch_report
 
 # A report that raises publishes no metric; Powertools warns about the empty flush.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -161,7 +162,7 @@ def killed_attempt(warehouse_uri: str, *, minutes_ago: int) -> None:
         started_at=utcnow() - timedelta(minutes=minutes_ago),
     )
     con = duckdb.connect(warehouse_uri.removeprefix("duckdb://"))
-    row = common.audit_row(batch, batch.summary(schema.STARTED), finished_at=None)
+    row = audit_row(batch, batch.summary(schema.STARTED), finished_at=None)
     con.execute(f"INSERT INTO {schema.AUDIT} VALUES ({', '.join('?' for _ in row)})", row)
     con.close()
 

@@ -31,11 +31,11 @@ from lambda_support import (
     md5,
 )
 
-from airline_pipeline.events import encode_key, object_created_event
-from airline_pipeline.operations import REPLAY_NAME, FoundFile, execution_name
-from airline_pipeline.settings import Settings
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.adapters.s3 import encode_key, object_created_event
+from airline_pipeline.adapters.sources import decode_event_key
+from airline_pipeline.ops.reprocess import REPLAY_NAME, FoundFile, execution_name
 from airline_pipeline.steps.notify import NotifyRequest
+from airline_pipeline.steps.settings import STEP_SETTINGS
 
 #: The validate function's inputs (ValidateFile's Parameters: the S3 event and the execution's name).
 VALIDATE_EVENTS = {
@@ -257,11 +257,15 @@ def test_env_json_names_every_function_and_only_template_variables() -> None:
     env = env_json()
     assert set(env) == functions == set(LOGICAL_IDS.values())
     declared = set(template["Globals"]["Function"]["Environment"]["Variables"])
-    required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}
+    steps = {LOGICAL_IDS[name]: model for name, model in STEP_SETTINGS.items()}
     for function, variables in env.items():
         # sam local invoke only sets variables the template declares: anything else would be ignored
         own = set(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}))
         assert set(variables) <= declared | own, (function, set(variables) - declared - own)
+        model = steps.get(function)
+        required = (
+            {name.upper() for name, field in model.model_fields.items() if field.is_required()} if model else set()
+        )
         assert required <= set(variables), (function, required - set(variables))
         assert all(isinstance(value, str) for value in variables.values())
 

@@ -8,6 +8,7 @@ fields the Choice states read are ones the steps really return.
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
@@ -19,9 +20,10 @@ import botocore.session
 import pytest
 from lambda_support import FUNCTIONS_DIR, ROOT, load_function, load_template
 
-from airline_pipeline import ledger
+from airline_pipeline.adapters import ledger
 from airline_pipeline.steps.crawler import CrawlerState
 from airline_pipeline.steps.notify import NotifyRequest, describe_failure
+from airline_pipeline.steps.state import Failure
 from airline_pipeline.steps.validate import ValidationResult
 
 ASL = ROOT / "statemachine" / "pipeline.asl.json"
@@ -162,7 +164,7 @@ def test_the_notifier_reads_every_failure_shape_the_pass_states_build(asl: dict[
             for key, value in builder["Parameters"].items()
         }
         # When the notifier describes it, Then it finds the state, an error name and the cause
-        failed_state, error, cause = describe_failure(failure)
+        failed_state, error, cause = describe_failure(Failure.model_validate(failure))
         assert failed_state == builder["Parameters"]["state"], name
         assert error != "UnknownError", name
         assert "the cause" in cause, name
@@ -341,9 +343,18 @@ def test_glue_job_arguments_are_the_scripts(asl: dict[str, Any]) -> None:
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     arguments = asl["States"]["StartLoadJob"]["Parameters"]["Arguments"]
-    names = {key.removesuffix(".$").removeprefix("--") for key in arguments}
-    assert names <= set(script.ARGUMENTS)
-    assert set(script.REQUIRED) - names <= {"warehouse"}, "--warehouse comes from the job's DefaultArguments"
+    started = {key.removesuffix(".$").removeprefix("--") for key in arguments}
+    defaults = load_template()["Resources"]["JoinAndLoadJob"]["Properties"]["DefaultArguments"]
+    configured = {key.removeprefix("--") for key in defaults} & set(script.ARGUMENTS)
+    # Then every argument the execution passes is one the script reads (none is dead weight) ...
+    assert started <= set(script.ARGUMENTS), started - set(script.ARGUMENTS)
+    # ... and the script reads exactly what the execution and the job's DefaultArguments give it
+    assert set(script.ARGUMENTS) == started | configured
+    assert set(script.REQUIRED) <= started | configured
+    # and the script uses each of them (an argument it only declares is as dead as one it never gets)
+    body = inspect.getsource(script.main)
+    unused = [name for name in script.ARGUMENTS if f'args["{name}"]' not in body and f'args.get("{name}"' not in body]
+    assert unused == []
 
 
 # --- the template side ------------------------------------------------------------------------------
@@ -390,9 +401,9 @@ def test_asl_validator_accepts_the_definition() -> None:
 def test_a_ledger_claim_outlives_the_longest_execution(asl: dict[str, Any]) -> None:
     # Given the longest an execution may run (the definition's TimeoutSeconds) and the claim every
     # Lambda uses (the settings' default, derived in ledger.py from the same timeout)
-    from airline_pipeline.settings import Settings
+    from airline_pipeline.steps.settings import LedgerSettings
 
-    default_claim_minutes = Settings.model_fields["claim_minutes"].default
+    default_claim_minutes = LedgerSettings.model_fields["claim_minutes"].default
 
     # Then the two agree, and a claim - written after its execution started - expires only once its
     # execution can no longer be running: a duplicate event cannot load the file alongside it

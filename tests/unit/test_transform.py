@@ -1,4 +1,4 @@
-"""Row rules, line numbers and the dimension join (:mod:`airline_pipeline.transform`) on in-memory DuckDB.
+"""Row rules, line numbers and the dimension join (:mod:`airline_pipeline.engine.scan`) on in-memory DuckDB.
 
 Expectations are written from the contract (the design notes and the module's rules), never copied
 from the code's output. Runs under DuckDB 1.2.2 / Python 3.9 as well (``-m glue39``).
@@ -15,8 +15,9 @@ from typing import Any, Optional
 import duckdb
 import pytest
 
-from airline_pipeline import schema, transform
-from airline_pipeline.contract import EXPECTED_HEADER_LINE
+from airline_pipeline.core import schema
+from airline_pipeline.core.contract import EXPECTED_HEADER_LINE
+from airline_pipeline.engine import facts, rules, scan
 
 pytestmark = pytest.mark.glue39
 
@@ -36,16 +37,16 @@ AIRPORTS = {
 
 @dataclass
 class Loaded:
-    counts: transform.LoadCounts
+    counts: facts.LoadCounts
     facts: list[tuple[Any, ...]]
     rejects: list[tuple[int, str, str, str]]  # (line_number, reason, detail, raw_line)
     source: str
-    file: transform.PreparedFile
+    file: scan.PreparedFile
 
 
-def prepared(path: Path) -> transform.PreparedFile:
-    """The file as :func:`transform.prepare` hands it over for a uniform file (read in place here)."""
-    return transform.PreparedFile(str(path), transform.scan_file(str(path)).lines)
+def prepared(path: Path) -> scan.PreparedFile:
+    """The file as :func:`scan.prepare` hands it over for a uniform file (read in place here)."""
+    return scan.PreparedFile(str(path), scan.scan_file(str(path)).lines)
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def con():
 
 @pytest.fixture
 def load(con, tmp_path: Path):
-    """Write HEADER + ``body`` to a file, run :func:`transform.load_rows`, return what landed."""
+    """Write HEADER + ``body`` to a file, run :func:`facts.load_rows`, return what landed."""
     files = iter(range(1_000_000))
 
     def run(
@@ -78,23 +79,23 @@ def load(con, tmp_path: Path):
             return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
 
         file = prepared(path)
-        counts = transform.load_rows(
+        counts = facts.load_rows(
             con,
             file,
             insert,
             dim_table=dim_table,
             min_dep_delay=min_dep_delay,
-            lineage=transform.fact_params(FLIGHT_DATE, source, BATCH, LOADED_AT),
+            lineage=facts.fact_params(FLIGHT_DATE, source, BATCH, LOADED_AT),
         )
-        facts = con.execute(
+        fact_rows = con.execute(
             f"""SELECT carrier, dep_airport, arr_airport, dep_city, arr_city, dep_state, arr_state,
                        dep_delay, arr_delay
                 FROM {schema.FACT} WHERE source_file = ? ORDER BY ALL""",
             [source],
         ).fetchall()
-        rejects = [tuple(row) for row in con.execute(transform.rejected_rows_sql()).fetchall()]
+        rejects = [tuple(row) for row in con.execute(facts.rejected_rows_sql()).fetchall()]
         rejects = [(line, reason, detail, raw) for line, raw, reason, detail in rejects]
-        return Loaded(counts, facts, rejects, source, file)
+        return Loaded(counts, fact_rows, rejects, source, file)
 
     return run
 
@@ -266,17 +267,16 @@ def rejected_file(tmp_path_factory):
     def insert(select_sql: str, params: list[Any]) -> int:
         return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
 
-    counts = transform.load_rows(
+    counts = facts.load_rows(
         con,
         prepared(path),
         insert,
         dim_table=schema.AIRPORTS,
         min_dep_delay=None,
-        lineage=transform.fact_params(FLIGHT_DATE, str(path), BATCH, LOADED_AT),
+        lineage=facts.fact_params(FLIGHT_DATE, str(path), BATCH, LOADED_AT),
     )
     rejects = {
-        line: (reason, detail, raw)
-        for line, raw, reason, detail in con.execute(transform.rejected_rows_sql()).fetchall()
+        line: (reason, detail, raw) for line, raw, reason, detail in con.execute(facts.rejected_rows_sql()).fetchall()
     }
     carriers = sorted(row[0] for row in con.execute(f"SELECT carrier FROM {schema.FACT}").fetchall())
     con.close()
@@ -311,7 +311,7 @@ def test_raw_line_is_cut_at_max_raw_chars(load) -> None:
     # When the file is loaded
     got = load(line.encode() + b"\n")
     # Then the raw text kept is its start, MAX_RAW_CHARS long
-    assert got.rejects[0][3] == line[: transform.MAX_RAW_CHARS]
+    assert got.rejects[0][3] == line[: rules.MAX_RAW_CHARS]
 
 
 # --- physical line numbers ---------------------------------------------------------------------------
@@ -387,13 +387,13 @@ def test_invalid_utf8_in_an_otherwise_clean_file(load) -> None:
 
 def test_line_longer_than_the_maximum(load) -> None:
     # Given a line over MAX_LINE_BYTES between good rows and before a bad row
-    long_line = b"DL,10397,12478,1," + b"9" * (transform.MAX_LINE_BYTES + 1)
+    long_line = b"DL,10397,12478,1," + b"9" * (scan.MAX_LINE_BYTES + 1)
     body = b"DL,10397,12478,1,2\n" + long_line + b"\nDL,x,12478,1,2\nAA,12478,10397,3,4\n"
     # When the file is loaded
     got = load(body)
     # Then the long line is rejected as too long and later numbers are unaffected
     assert [(r[0], r[1]) for r in got.rejects] == [(3, "line_too_long"), (4, "not_integer")]
-    assert len(got.rejects[0][3]) <= transform.MAX_RAW_CHARS
+    assert len(got.rejects[0][3]) <= rules.MAX_RAW_CHARS
     assert len(got.facts) == 2
 
 
@@ -431,9 +431,9 @@ def test_unknown_airports_load_with_null_names(con, load) -> None:
     )
     assert sum(1 for f in got.facts if f[1] is None or f[2] is None) == 4
     # And the unknown ids are listed, smallest first
-    ids = transform.unknown_airport_ids(con, got.file, schema.AIRPORTS, None)
+    ids = facts.unknown_airport_ids(con, got.file, schema.AIRPORTS, None)
     assert ids == [55555, 66666, 77777, 88888, 99999]
-    assert transform.unknown_airport_ids(con, got.file, schema.AIRPORTS, None, limit=2) == [55555, 66666]
+    assert facts.unknown_airport_ids(con, got.file, schema.AIRPORTS, None, limit=2) == [55555, 66666]
 
 
 def test_duplicate_airport_ids_never_duplicate_flights(con, load) -> None:
@@ -502,10 +502,10 @@ def test_line_break_kinds(tmp_path: Path, monkeypatch, data: bytes, kinds: set[s
     path = tmp_path / "f.csv"
     path.write_bytes(data)
     for chunk in (1, 2, 3, 1024):
-        monkeypatch.setattr(transform, "_CHUNK_BYTES", chunk)
+        monkeypatch.setattr(scan, "_CHUNK_BYTES", chunk)
         # When its kinds of line break are counted
         # Then they are found, a CRLF split between two chunks included
-        assert transform.line_break_kinds(str(path)) == kinds
+        assert scan.line_break_kinds(str(path)) == kinds
 
 
 @pytest.mark.parametrize(
@@ -522,9 +522,9 @@ def test_mixed_line_breaks_are_rewritten_as_lf(tmp_path: Path, monkeypatch, data
     path = tmp_path / "f.csv"
     path.write_bytes(data)
     for chunk in (1, 2, 5, 1024):
-        monkeypatch.setattr(transform, "_CHUNK_BYTES", chunk)
+        monkeypatch.setattr(scan, "_CHUNK_BYTES", chunk)
         # When a uniform copy is asked for
-        with transform.prepare(str(path)) as file:
+        with scan.prepare(str(path)) as file:
             readable = file.path
             # Then it is a different, LF-only file with the same universal-newline lines
             assert not Path(readable).is_symlink()
@@ -541,7 +541,7 @@ def test_uniform_files_are_read_in_place(tmp_path: Path) -> None:
         path = tmp_path / "f.csv"
         path.write_bytes(data)
         # When a uniform copy is asked for
-        with transform.prepare(str(path)) as file:
+        with scan.prepare(str(path)) as file:
             # Then the file itself is used (through a symlink DuckDB reads literally)
             assert Path(file.path).is_symlink()
             assert Path(file.path).resolve() == path.resolve()
@@ -582,18 +582,18 @@ def test_the_pre_scan_agrees_with_a_slow_reading(tmp_path_factory, data: bytes, 
     path = tmp_path_factory.mktemp("scan") / "f.csv"
     path.write_bytes(data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(transform, "MAX_LINE_BYTES", 8)
-        patch.setattr(transform, "_WINDOW", 4)
-        patch.setattr(transform, "_CHUNK_BYTES", chunk)
+        patch.setattr(scan, "MAX_LINE_BYTES", 8)
+        patch.setattr(scan, "_WINDOW", 4)
+        patch.setattr(scan, "_CHUNK_BYTES", chunk)
         # When the file is scanned
-        scan = transform.scan_file(str(path))
+        scanned = scan.scan_file(str(path))
     # Then line breaks, lines, over-long lines and the NUL tail are exactly what a slow reading finds
     kinds, lines, long_lines, trailing_nul = _scan_by_hand(data, 8)
-    assert (set(scan.kinds), scan.lines, list(scan.long_lines), scan.trailing_nul) == (
+    assert (set(scanned.kinds), scanned.lines, list(scanned.long_lines), scanned.trailing_nul) == (
         kinds,
         lines,
         long_lines,
         trailing_nul,
     )
     # And the delimiter is a byte sequence the file does not contain
-    assert scan.delimiter.encode() not in data
+    assert scanned.delimiter.encode() not in data

@@ -26,11 +26,11 @@ from lambda_support import (
     validate_request,
 )
 
-from airline_pipeline.contract import EXPECTED_HEADER_LINE
-from airline_pipeline.errors import UnreadableFile
-from airline_pipeline.events import encode_key
-from airline_pipeline.ledger import FAILED, IN_FLIGHT, LOADED, REJECTED, Ledger
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.adapters.ledger import FAILED, IN_FLIGHT, LOADED, REJECTED, Ledger
+from airline_pipeline.adapters.s3 import encode_key
+from airline_pipeline.adapters.sources import decode_event_key
+from airline_pipeline.core.contract import EXPECTED_HEADER_LINE
+from airline_pipeline.core.errors import UnreadableFile
 
 Invoke = Callable[..., Any]
 SAMPLE = SAMPLE_FLIGHTS.read_bytes()

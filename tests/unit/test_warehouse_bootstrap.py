@@ -19,24 +19,35 @@ import sqlglot
 from botocore.stub import Stubber
 from lambda_support import load_event
 from moto import mock_aws
-from redshift_doubles import BUCKET, CLUSTER, CLUSTER_URI, DATABASE, ROLE, STAGING, URI, WORKGROUP, StubbedSession
+from redshift_doubles import (
+    BUCKET,
+    CLUSTER,
+    CLUSTER_URI,
+    DATABASE,
+    ROLE,
+    STAGING,
+    URI,
+    WORKGROUP,
+    StubbedSession,
+    expect_read,
+)
 from sqlglot import exp
 from test_redshift_sql import BATCH, failure, file_load
 
-from airline_pipeline import schema
-from airline_pipeline.errors import ConfigError
-from airline_pipeline.steps.report import STATEMENTS as REPORT_STATEMENTS
-from airline_pipeline.warehouse import bootstrap
-from airline_pipeline.warehouse.bootstrap import (
+from airline_pipeline.adapters.warehouse import bootstrap
+from airline_pipeline.adapters.warehouse.bootstrap import (
     LOADER,
     LOADER_TABLE_PRIVILEGES,
     READER,
     READER_TABLE_PRIVILEGES,
-    SHIPPED_AIRPORTS,
     BootstrapResult,
     SignIn,
     bootstrap_warehouse,
 )
+from airline_pipeline.core import schema
+from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
+from airline_pipeline.core.errors import ConfigError
+from airline_pipeline.steps.verify_load import STATEMENTS as REPORT_STATEMENTS
 
 Invoke = Callable[..., Any]
 Sent = list[tuple[str, str, list[dict[str, str]]]]
@@ -78,21 +89,16 @@ def expect_rows(
     *,
     parameters: Optional[list[dict[str, str]]] = None,
 ) -> None:
-    """A plain Data API read: execute, wait, fetch (no awswrangler in the bootstrap Lambda)."""
-    expected: dict[str, Any] = {"Sql": sql, **args}
-    if parameters:
-        expected["Parameters"] = parameters
-    stubber.add_response("execute_statement", {"Id": statement_id}, expected)
-    stubber.add_response("describe_statement", {"Id": statement_id, "Status": "FINISHED"}, {"Id": statement_id})
-    records = [[{"longValue": v} if isinstance(v, int) else {"stringValue": v} for v in row] for row in rows]
-    stubber.add_response(
-        "get_statement_result",
-        {
-            "Records": records,
-            "ColumnMetadata": [{"name": "name" if "count" not in sql else "n"}],
-            "TotalNumRows": len(rows),
-        },
-        {"Id": statement_id},
+    """A read through the package's one Redshift reader (awswrangler's Data API reader)."""
+    column = "name" if "count" not in sql else "n"
+    expect_read(
+        stubber,
+        sql,
+        [column],
+        [tuple(row) for row in rows],
+        args=args,
+        parameters=parameters,
+        statement_id=statement_id,
     )
 
 

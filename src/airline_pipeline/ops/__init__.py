@@ -1,1 +1,1 @@
-"""Operator commands: read and act on the warehouse (new modules land here; see the package layout)."""
+"""Operator tasks behind the CLI: reprocess, history, the delay report, freshness, and verifying a deployed stack."""

@@ -1,9 +1,10 @@
 """The scheduled freshness check (template parameter ``ExpectedBy``): say when a day's file is late.
 
 At each run of the schedule, the days from ``today - lag - lookback + 1`` to ``today - lag`` are read
-from the warehouse (:mod:`airline_pipeline.ops.freshness`: the audit table, the same answer as
-``airline-pipeline freshness``). A day with no loaded file gets ONE ``MISSING`` notification, however
-many checks find it missing; once it loads, ONE ``RECOVERED`` notification follows.
+from the warehouse through the reader port (:mod:`airline_pipeline.core.freshness`: the audit table,
+the same answer as ``airline-pipeline freshness``; on Redshift awswrangler's reader, no DuckDB). A day
+with no loaded file gets ONE ``MISSING`` notification, however many checks find it missing; once it
+loads, ONE ``RECOVERED`` notification follows.
 
 "Loaded" is read from the warehouse, not the ledger: the ledger records that an execution ended, the
 warehouse that the rows are there - and the ledger has no date to query by (its key is
@@ -17,53 +18,21 @@ tries again rather than never.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Optional
 
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 
-from airline_pipeline.errors import ConfigError
-from airline_pipeline.ops.freshness import DayFreshness, freshness
-from airline_pipeline.warehouse import Warehouse
+from airline_pipeline.adapters.warehouse import Reader
+from airline_pipeline.core import status
+from airline_pipeline.core.freshness import DayFreshness, freshness
+from airline_pipeline.steps import notify
+from airline_pipeline.steps.notify import Notification
+from airline_pipeline.steps.settings import FreshnessSettings
 
 KEY_PREFIX = "freshness#"
-ALERT_MISSING = "MISSING"
-ALERT_RECOVERED = "RECOVERED"
 #: Alert items outlive the lookback window (a day that left it is never checked again), then expire.
 _RETENTION_DAYS = 400
-
-
-class FreshnessSettings(BaseSettings):
-    """The freshness function's environment (template.yaml FreshnessFunction + Globals)."""
-
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
-
-    warehouse_uri: str = Field(description="WAREHOUSE_URI: where the audit table is read")
-    topic_arn: str = Field(description="TOPIC_ARN: where MISSING / RECOVERED are published")
-    ledger_table: str = Field(description="LEDGER_TABLE: holds which alerts were sent (freshness#<date> items)")
-    data_prefix: str = Field(description="DATA_PREFIX: named in the message (where the file should land)")
-    expected_by: str = Field(min_length=1, description="EXPECTED_BY: the schedule, named in the message")
-    freshness_lookback_days: int = Field(ge=1, le=366, description="FRESHNESS_LOOKBACK_DAYS: days checked")
-    expected_lag_days: int = Field(ge=0, le=366, description="EXPECTED_LAG_DAYS: a check on day D expects D - lag")
-
-
-def get_freshness_settings() -> FreshnessSettings:
-    """The settings from the environment; a ConfigError naming each missing or invalid variable."""
-    try:
-        return FreshnessSettings()  # type: ignore[call-arg]  # values come from the environment
-    except ValidationError as exc:
-        problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors() if e.get("loc"))
-        raise ConfigError(f"invalid or missing environment variables: {problems}") from None
-
-
-class CheckRequest(BaseModel):
-    """An EventBridge Scheduled Event; only ``time`` (when the schedule fired) is read."""
-
-    id: str = ""
-    time: Optional[datetime] = None
 
 
 class CheckResult(BaseModel):
@@ -72,13 +41,6 @@ class CheckResult(BaseModel):
     not_loaded: list[date] = Field(default_factory=list)
     missing_sent: list[date] = Field(default_factory=list)
     recovered_sent: list[date] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Message:
-    subject: str
-    body: str
-    summary: dict[str, Any]
 
 
 class AlertLog:
@@ -99,7 +61,7 @@ class AlertLog:
                 TableName=self.table,
                 Item={
                     **self._key(day),
-                    "status": {"S": ALERT_MISSING},
+                    "status": {"S": status.MISSING},
                     "missing_at": {"S": now.isoformat(timespec="seconds")},
                     "expires_at": {"N": str(expires)},
                 },
@@ -116,7 +78,7 @@ class AlertLog:
             Key=self._key(day),
             ConditionExpression="#s = :missing",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":missing": {"S": ALERT_MISSING}},
+            ExpressionAttributeValues={":missing": {"S": status.MISSING}},
         )
 
     def close(self, day: date, now: datetime) -> Optional[str]:
@@ -129,8 +91,8 @@ class AlertLog:
                 ConditionExpression="#s = :missing",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
-                    ":recovered": {"S": ALERT_RECOVERED},
-                    ":missing": {"S": ALERT_MISSING},
+                    ":recovered": {"S": status.RECOVERED},
+                    ":missing": {"S": status.MISSING},
                     ":now": {"S": now.isoformat(timespec="seconds")},
                 },
                 ReturnValues="ALL_OLD",
@@ -147,7 +109,7 @@ class AlertLog:
             UpdateExpression="SET #s = :missing REMOVE recovered_at",
             ConditionExpression="#s = :recovered",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":missing": {"S": ALERT_MISSING}, ":recovered": {"S": ALERT_RECOVERED}},
+            ExpressionAttributeValues={":missing": {"S": status.MISSING}, ":recovered": {"S": status.RECOVERED}},
         )
 
 
@@ -157,7 +119,7 @@ def window(now: datetime, *, lookback_days: int, lag_days: int) -> tuple[date, d
     return last - timedelta(days=lookback_days - 1), last
 
 
-def missing_message(day: DayFreshness, *, now: datetime, settings: FreshnessSettings) -> Message:
+def missing_message(day: DayFreshness, *, now: datetime, settings: FreshnessSettings) -> Notification:
     when = f"{now:%Y-%m-%d %H:%M} UTC"
     if day.files:
         arrived = (
@@ -175,7 +137,7 @@ def missing_message(day: DayFreshness, *, now: datetime, settings: FreshnessSett
         "This is the only MISSING message for this date; a RECOVERED message follows when it loads.",
         f"Check: airline-pipeline freshness --from {day.day} --to {day.day}",
     ]
-    return Message(
+    return Notification(
         subject=f"[airline-pipeline] MISSING {day.day}: no file loaded by {when}",
         body="\n".join(body),
         summary={
@@ -187,12 +149,12 @@ def missing_message(day: DayFreshness, *, now: datetime, settings: FreshnessSett
     )
 
 
-def recovered_message(day: DayFreshness, *, now: datetime, missing_at: str) -> Message:
+def recovered_message(day: DayFreshness, *, now: datetime, missing_at: str) -> Notification:
     body = [
         f"Flights for {day.day} are loaded now: {day.files_loaded} file(s), {day.rows_loaded} rows.",
         f"The date was reported MISSING at {missing_at}; no further message follows for it.",
     ]
-    return Message(
+    return Notification(
         subject=f"[airline-pipeline] RECOVERED {day.day}: {day.rows_loaded} rows loaded",
         body="\n".join(body),
         summary={
@@ -206,26 +168,16 @@ def recovered_message(day: DayFreshness, *, now: datetime, missing_at: str) -> M
     )
 
 
-def publish(sns: Any, topic_arn: str, message: Message) -> None:
+def publish(sns: Any, topic_arn: str, message: Notification) -> None:
     """The same shape as the load notifications: subject, body, ``outcome`` and ``summary`` attributes."""
-    sns.publish(
-        TopicArn=topic_arn,
-        Subject=message.subject,
-        Message=message.body,
-        MessageAttributes={
-            "outcome": {"DataType": "String", "StringValue": message.summary["outcome"]},
-            "summary": {"DataType": "String", "StringValue": json.dumps(message.summary, default=str)},
-        },
-    )
+    notify.publish(sns, topic_arn, message, outcome=message.summary["outcome"])
 
 
-def check(
-    warehouse: Warehouse, alerts: AlertLog, *, sns: Any, settings: FreshnessSettings, now: datetime
-) -> CheckResult:
+def check(reader: Reader, alerts: AlertLog, *, sns: Any, settings: FreshnessSettings, now: datetime) -> CheckResult:
     """One scheduled check at ``now`` (naive UTC): MISSING for newly late days, RECOVERED for loaded ones."""
     first, last = window(now, lookback_days=settings.freshness_lookback_days, lag_days=settings.expected_lag_days)
     result = CheckResult(checked_from=first, checked_to=last)
-    for day in freshness(warehouse, date_from=first, date_to=last):
+    for day in freshness(reader, date_from=first, date_to=last):
         if not day.loaded:
             result.not_loaded.append(day.day)
             if alerts.open(day.day, now):

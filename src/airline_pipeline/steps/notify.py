@@ -2,8 +2,8 @@
 
 One SNS message per execution: a subject and body a person can act on (which file, which step
 failed, the cause, where the rejected rows are), and the same facts as JSON in the ``summary``
-message attribute for machines. Failure causes arrive in several shapes - a Lambda error's
-``Cause`` is a JSON string, a Glue run carries ``ErrorMessage`` - and are all reduced to text here.
+message attribute for machines. The execution's state arrives typed
+(:class:`~airline_pipeline.steps.state.PipelineState`); its failure shapes describe themselves.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any, Literal, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, Field
 
-from airline_pipeline import ledger as ledger_states
-from airline_pipeline.ledger import Ledger, file_id
-from airline_pipeline.sources import decode_event_key
+from airline_pipeline.adapters import ledger as ledger_states
+from airline_pipeline.adapters.ledger import Ledger, file_id
+from airline_pipeline.adapters.sources import decode_event_key
+from airline_pipeline.core.outcome import ROW_COUNTS
+from airline_pipeline.steps.state import Failure, FailureDescription, PipelineState
+from airline_pipeline.steps.verify_load import BatchReport
 
 _SUBJECT_LIMIT = 99  # SNS: fewer than 100 ASCII characters
 
@@ -28,7 +31,7 @@ class NotifyRequest(BaseModel):
     outcome: Literal["success", "failure"]
     execution: str
     started_at: Optional[datetime] = None
-    pipeline: dict[str, Any] = Field(default_factory=dict)
+    pipeline: PipelineState = Field(default_factory=PipelineState)
 
 
 class Notification(BaseModel):
@@ -52,41 +55,9 @@ _CAUSE_LIMIT = 1000
 _BODY_CAUSE_LIMIT = 2000
 
 
-def describe_failure(failure: dict[str, Any]) -> tuple[str, str, str]:
-    """``(failed state, error type, cause text)`` from the state machine's ``$.failure``.
-
-    Shapes: ``caught`` (a Catch's ``{"Error", "Cause"}``, Cause possibly absent or a Lambda error's
-    JSON), ``error``/``cause`` (an invalid file, a failed crawl) or ``job_run`` (a failed Glue run).
-    """
-    state = str(failure.get("state") or "unknown")
-    caught: dict[str, Any] = failure["caught"] if isinstance(failure.get("caught"), dict) else {}
-    error = str(failure.get("error") or caught.get("Error") or "UnknownError")
-    cause: Any = failure.get("cause") or caught.get("Cause")
-    job_run = failure.get("job_run")
-    if not cause and isinstance(job_run, dict):
-        lines = [line.strip() for line in str(job_run.get("ErrorMessage") or "").splitlines() if line.strip()]
-        # The job writes "<ErrorCode>: <message>" as the first line of stderr, before any traceback. An
-        # exception that escaped before it (a bad --warehouse, a missing module) leaves only the
-        # traceback, whose last line names it.
-        if lines and lines[0].startswith("Traceback (most recent call last)"):
-            lines = lines[-1:]
-        cause = lines[0] if lines else f"Glue job run {job_run.get('Id', '')} ended {error}"
-    text = str(cause or "")
-    try:
-        parsed = json.loads(text)
-    except (TypeError, ValueError):
-        parsed = None
-    if isinstance(parsed, dict) and "errorMessage" in parsed:
-        text = str(parsed["errorMessage"])
-        error_type = str(parsed.get("errorType") or "")
-        # Locally every Lambda error arrives as Runtime.HandlerError; the message keeps the real type.
-        if (
-            error_type
-            and error_type != "Runtime.HandlerError"
-            and error in {"States.TaskFailed", "Runtime.HandlerError"}
-        ):
-            error = error_type
-    return state, error, text.strip()
+def describe_failure(failure: Failure) -> FailureDescription:
+    """``(failed state, error type, cause text)`` of the state machine's ``$.failure``."""
+    return failure.describe()
 
 
 _REPROCESS = (
@@ -118,79 +89,107 @@ def build_notification(request: NotifyRequest, *, now: Optional[datetime] = None
     """Subject, body and JSON summary for one execution's outcome."""
     now = now or datetime.now(timezone.utc)
     state = request.pipeline
-    validation = state.get("validation") or {}
-    report = state.get("report") or {}
-    source = validation.get("source_uri") or _source_from_event(state)
-    name = PurePosixPath(source).name or source
-    flight_date = validation.get("flight_date") or report.get("flight_date") or "unknown date"
+    validation, report = state.validation, state.report
+    source = validation.source_uri if validation else _source_from_event(state)
+    flight_date = (validation and validation.flight_date) or (report and report.flight_date) or "unknown date"
     duration = round((now - request.started_at).total_seconds(), 1) if request.started_at else None
     summary: dict[str, Any] = {
         "outcome": request.outcome,
         "execution": request.execution,
         "batch_id": request.execution,
         "source_file": source,
-        "flight_date": flight_date,
+        "flight_date": str(flight_date),
         "duration_seconds": duration,
     }
+    about = _About(source, str(flight_date), PurePosixPath(source).name or source, duration, request.execution)
     if request.outcome == "success":
-        for field in ("rows_read", "rows_loaded", "rows_rejected", "rows_filtered", "unknown_airports"):
-            summary[field] = report.get(field)
-        summary["unknown_airport_ids"] = report.get("unknown_airport_ids", [])
-        summary["top_rejection_reasons"] = report.get("top_rejection_reasons", [])
-        summary["rejected_rows_location"] = report.get("rejected_rows_location")
-        subject = f"[airline-pipeline] LOADED {flight_date} {name}: {report.get('rows_loaded')} rows"
-        if report.get("rows_rejected"):
-            subject += f", {report.get('rows_rejected')} rejected"
-        lines = [
-            f"Loaded {source} (flight date {flight_date}).",
-            "",
-            f"Rows read:      {report.get('rows_read')}",
-            f"Rows loaded:    {report.get('rows_loaded')}",
-            f"Rows rejected:  {report.get('rows_rejected')}",
-            f"Rows filtered:  {report.get('rows_filtered')} (MinDepDelay)",
-            f"Unknown airports: {report.get('unknown_airports')} flights {_ids(report)}",
-            f"Duration:       {duration} s (execution {request.execution})",
-        ]
-        for reason in report.get("top_rejection_reasons", []):
-            lines.append(
-                f"  - {reason['rows']} x {reason['reason']} (first at line {reason['first_line']}: {reason['example']})"
-            )
-        if report.get("rejected_rows_location"):
-            lines += ["", f"Rejected rows: SELECT * FROM {report['rejected_rows_location']}"]
+        subject, lines = _success(about, report or _NO_REPORT, summary)
     else:
-        failed_state, error, cause = describe_failure(state.get("failure") or {})
-        summary.update({"failed_state": failed_state, "error": error, "cause": cause[:_CAUSE_LIMIT]})
-        loaded, todo = _AFTERMATH.get(failed_state, _BEFORE_LOAD)
-        subject = f"[airline-pipeline] FAILED {flight_date} {name}: {error} in {failed_state}"
-        lines = [
-            f"{source} (flight date {flight_date}) failed in {failed_state}.",
-            "",
-            f"Failed step: {failed_state}",
-            f"Error:       {error}",
-            f"Cause:       {cause[:_BODY_CAUSE_LIMIT] or '(none given)'}",
-            "",
-            loaded,
-            todo,
-            f"Execution:   {request.execution}",
-        ]
+        subject, lines = _failure(about, state.failure or Failure(), summary)
     return Notification(subject=_ascii(subject)[:_SUBJECT_LIMIT], body="\n".join(lines), summary=summary)
+
+
+class _About(NamedTuple):
+    source: str
+    flight_date: str
+    name: str
+    duration: Optional[float]
+    execution: str
+
+
+#: A success without a report cannot happen (Report precedes NotifySuccess); None fields say so if it does.
+_EMPTY_REPORT: dict[str, Any] = {**dict.fromkeys(BatchReport.model_fields), "unknown_airport_ids": []}
+_NO_REPORT = BatchReport.model_construct(**{**_EMPTY_REPORT, "top_rejection_reasons": []})
+
+
+def _success(about: _About, report: BatchReport, summary: dict[str, Any]) -> tuple[str, list[str]]:
+    for field in (*ROW_COUNTS, "unknown_airports", "unknown_airport_ids"):
+        summary[field] = getattr(report, field)
+    summary["top_rejection_reasons"] = [reason.model_dump() for reason in report.top_rejection_reasons]
+    summary["rejected_rows_location"] = report.rejected_rows_location
+    subject = f"[airline-pipeline] LOADED {about.flight_date} {about.name}: {report.rows_loaded} rows"
+    if report.rows_rejected:
+        subject += f", {report.rows_rejected} rejected"
+    lines = [
+        f"Loaded {about.source} (flight date {about.flight_date}).",
+        "",
+        f"Rows read:      {report.rows_read}",
+        f"Rows loaded:    {report.rows_loaded}",
+        f"Rows rejected:  {report.rows_rejected}",
+        f"Rows filtered:  {report.rows_filtered} (MinDepDelay)",
+        f"Unknown airports: {report.unknown_airports} flights {_ids(report.unknown_airport_ids)}",
+        f"Duration:       {about.duration} s (execution {about.execution})",
+    ]
+    lines += [
+        f"  - {reason.rows} x {reason.reason} (first at line {reason.first_line}: {reason.example})"
+        for reason in report.top_rejection_reasons
+    ]
+    if report.rejected_rows_location:
+        lines += ["", f"Rejected rows: SELECT * FROM {report.rejected_rows_location}"]
+    return subject, lines
+
+
+def _failure(about: _About, failure: Failure, summary: dict[str, Any]) -> tuple[str, list[str]]:
+    failed_state, error, cause = failure.describe()
+    summary.update({"failed_state": failed_state, "error": error, "cause": cause[:_CAUSE_LIMIT]})
+    loaded, todo = _AFTERMATH.get(failed_state, _BEFORE_LOAD)
+    subject = f"[airline-pipeline] FAILED {about.flight_date} {about.name}: {error} in {failed_state}"
+    lines = [
+        f"{about.source} (flight date {about.flight_date}) failed in {failed_state}.",
+        "",
+        f"Failed step: {failed_state}",
+        f"Error:       {error}",
+        f"Cause:       {cause[:_BODY_CAUSE_LIMIT] or '(none given)'}",
+        "",
+        loaded,
+        todo,
+        f"Execution:   {about.execution}",
+    ]
+    return subject, lines
 
 
 def notify(request: NotifyRequest, *, sns: Any, topic_arn: str, ledger: Optional[Ledger] = None) -> NotifyResult:
     """Publish the notification, then record the outcome in the ledger (never the other way round)."""
     notification = build_notification(request)
+    message_id = publish(sns, topic_arn, notification, outcome=request.outcome)
+    if ledger is not None:
+        _close_claim(request, ledger)
+    return NotifyResult(message_id=message_id, **notification.model_dump())
+
+
+def publish(sns: Any, topic_arn: str, notification: Notification, *, outcome: str) -> str:
+    """One SNS message: subject and body for people, ``outcome`` and the JSON ``summary`` as message
+    attributes for machines. Both the load notifications and the freshness alerts go out this way."""
     response = sns.publish(
         TopicArn=topic_arn,
         Subject=notification.subject,
         Message=notification.body,
         MessageAttributes={
-            "outcome": {"DataType": "String", "StringValue": request.outcome},
+            "outcome": {"DataType": "String", "StringValue": outcome},
             "summary": {"DataType": "String", "StringValue": json.dumps(notification.summary, default=str)},
         },
     )
-    if ledger is not None:
-        _close_claim(request, ledger)
-    return NotifyResult(message_id=response["MessageId"], **notification.model_dump())
+    return str(response["MessageId"])
 
 
 def _close_claim(request: NotifyRequest, ledger: Ledger) -> None:
@@ -200,34 +199,29 @@ def _close_claim(request: NotifyRequest, ledger: Ledger) -> None:
     validate step itself crashed there is no result: the claim is found from the event (the ledger
     only changes it if this execution owns it).
     """
-    validation = request.pipeline.get("validation") or {}
-    if validation.get("status") in ("rejected", "skipped"):
+    validation = request.pipeline.validation
+    if validation is not None and validation.status in ("rejected", "skipped"):
         return
-    item = validation.get("file_id") or _file_id_from_event(request.pipeline)
+    item = validation.file_id if validation is not None else _file_id_from_event(request.pipeline)
     if item:
         status = ledger_states.LOADED if request.outcome == "success" else ledger_states.FAILED
         ledger.finish(item, status, owner=request.execution, detail=f"execution {request.execution}")
 
 
-def _event_object(state: dict[str, Any]) -> tuple[str, str, str]:
-    """Bucket, key (as the event sent it) and etag of the ``Object Created`` event; "" where absent."""
-    detail = state.get("detail") or {}
-    obj = detail.get("object") or {}
-    return str((detail.get("bucket") or {}).get("name") or ""), str(obj.get("key") or ""), str(obj.get("etag") or "")
+def _file_id_from_event(state: PipelineState) -> Optional[str]:
+    event = state.event()
+    if event is None:
+        return None
+    obj = event.detail.object
+    return file_id(event.detail.bucket.name, decode_event_key(obj.key), obj.etag or "")
 
 
-def _file_id_from_event(state: dict[str, Any]) -> Optional[str]:
-    bucket, key, etag = _event_object(state)
-    return file_id(bucket, decode_event_key(key), etag) if bucket and key else None
+def _source_from_event(state: PipelineState) -> str:
+    event = state.event()
+    return f"s3://{event.detail.bucket.name}/{event.detail.object.key}" if event else "unknown file"
 
 
-def _source_from_event(state: dict[str, Any]) -> str:
-    bucket, key, _ = _event_object(state)
-    return f"s3://{bucket}/{key}" if bucket else "unknown file"
-
-
-def _ids(report: dict[str, Any]) -> str:
-    ids = report.get("unknown_airport_ids") or []
+def _ids(ids: list[int]) -> str:
     return f"(airport ids {', '.join(str(i) for i in ids)})" if ids else ""
 
 

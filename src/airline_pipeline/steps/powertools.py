@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from airline_pipeline.ledger import Ledger
-from airline_pipeline.settings import Settings
+from airline_pipeline.adapters import aws
+from airline_pipeline.adapters.ledger import Ledger
+from airline_pipeline.steps.settings import LedgerSettings
 
 logger = Logger()
 tracer = Tracer()
@@ -49,13 +50,10 @@ def step_handler(
 
 @functools.cache
 def aws_client(service: str) -> Any:
-    """One boto3 client per service and container, created on first use (tests clear the cache)."""
-    import boto3
-
-    make: Any = boto3.client  # any service name: the stubs only type literal names
-    return make(service)
+    """One client per service and container, created on first use (tests clear the cache)."""
+    return aws.client(service)
 
 
-def ledger(settings: Settings) -> Ledger:
+def ledger(settings: LedgerSettings) -> Ledger:
     """The load ledger on the container's DynamoDB client (validate claims files, notify closes them)."""
     return Ledger(settings.ledger_table, dynamodb=aws_client("dynamodb"), claim_minutes=settings.claim_minutes)

@@ -12,11 +12,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel
 
-from airline_pipeline import ledger as ledger_states
-from airline_pipeline.contract import HEAD_BYTES, check_head, flight_date_or_none
-from airline_pipeline.errors import InvalidFile, UnreadableFile
-from airline_pipeline.ledger import Ledger, file_id
-from airline_pipeline.sources import SourceFile, decode_event_key, open_source
+from airline_pipeline.adapters import ledger as ledger_states
+from airline_pipeline.adapters.ledger import Ledger, file_id
+from airline_pipeline.adapters.sources import SourceFile, decode_event_key, open_source
+from airline_pipeline.core.contract import HEAD_BYTES, check_head, flight_date_or_none
+from airline_pipeline.core.errors import InvalidFile, UnreadableFile
 
 
 class ValidationResult(BaseModel):

@@ -1,0 +1,83 @@
+"""Redshift's sink: a file's rows as Parquet, staged in S3, applied by one Data API batch (one transaction).
+
+Parquet COPY is positional: each table's rows are written in its exact column order and types
+(:func:`~airline_pipeline.adapters.warehouse.redshift.sql.parquet_select`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Optional
+
+from airline_pipeline.adapters.warehouse.redshift.sql import (
+    TABLE_COLUMNS,
+    bare_table,
+    file_load_statements,
+    parquet_select,
+)
+from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
+from airline_pipeline.core import schema
+from airline_pipeline.core.outcome import Batch
+from airline_pipeline.engine.sink import Sink
+
+if TYPE_CHECKING:
+    from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
+
+
+def duck_quote(path: str) -> str:
+    """A DuckDB string literal (a local file path)."""
+    return "'" + path.replace("'", "''") + "'"
+
+
+class ParquetSink(Sink):
+    """Writes each table's rows as Parquet under ``workdir``; :meth:`apply` stages them in S3 and runs
+    delete + COPY + audit as one Data API batch (one transaction), then deletes the staged objects."""
+
+    def __init__(self, warehouse: RedshiftWarehouse, con: Any, batch: Batch, workdir: str) -> None:
+        self.warehouse = warehouse
+        self.con = con
+        self.batch = batch
+        self.workdir = workdir
+        #: Per table, the Parquet files written and their row counts.
+        self.files: dict[str, list[tuple[str, int]]] = {schema.FACT: [], schema.REJECTED: [], schema.AUDIT: []}
+
+    def _write(self, table: str, select_sql: str, params: list[Any]) -> int:
+        target = os.path.join(self.workdir, f"{bare_table(table)}-{len(self.files[table]) + 1}.parquet")
+        sql = f"COPY ({parquet_select(select_sql, TABLE_COLUMNS[table])}) TO {duck_quote(target)} (FORMAT PARQUET)"
+        rows = int(self.con.execute(sql, params).fetchall()[0][0])
+        self.files[table].append((target, rows))
+        return rows
+
+    def write_facts(self, select_sql: str, params: list[Any]) -> int:
+        return self._write(schema.FACT, select_sql, params)
+
+    def write_rejected(self, select_sql: str, params: list[Any]) -> None:
+        self._write(schema.REJECTED, select_sql, params)
+
+    def unknown_airports(self) -> int:
+        fact_files = ", ".join(duck_quote(parquet) for parquet, _ in self.files[schema.FACT])
+        return int(
+            self.con.execute(
+                f"""SELECT count(*) FROM read_parquet([{fact_files}])
+                    WHERE dep_airport IS NULL OR arr_airport IS NULL"""
+            ).fetchall()[0][0]
+        )
+
+    def write_audit(self, row: list[Any]) -> None:
+        names = schema.column_names(schema.AUDIT_COLUMNS)
+        self._write(schema.AUDIT, "SELECT " + ", ".join(f"? AS {name}" for name in names), row)
+
+    def apply(self) -> None:
+        warehouse, batch_id = self.warehouse, self.batch.batch_id
+        prefix = f"{warehouse.target.staging}{staging_segment(batch_id)}/"
+        staged: dict[str, Optional[str]] = {}
+        uploaded: list[str] = []
+        for table, part in (("fact", schema.FACT), ("rejected", schema.REJECTED), ("audit", schema.AUDIT)):
+            uploads = [parquet for parquet, rows in self.files[part] if rows]
+            for number, parquet in enumerate(uploads, start=1):
+                uploaded.append(warehouse._upload(parquet, f"{prefix}{table}/part-{number}.parquet"))
+            staged[part] = f"{prefix}{table}/" if uploads else None
+        warehouse._run_batch(
+            file_load_statements(staged, warehouse.target.iam_role), what=f"load batch {batch_id}", staged=prefix
+        )
+        warehouse._delete_staged(uploaded)

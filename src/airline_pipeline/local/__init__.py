@@ -1,0 +1,1 @@
+"""Developer tooling: the local AWS emulator and the demo. Never shipped in the Lambda layer."""

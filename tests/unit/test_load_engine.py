@@ -1,0 +1,111 @@
+"""The load engine hands one file's rows to a sink port; the warehouses differ only in their sink."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from airline_pipeline.core import schema
+from airline_pipeline.core.errors import NoDataRows
+from airline_pipeline.core.outcome import Batch
+from airline_pipeline.engine import load, scan
+from airline_pipeline.engine.sink import Sink
+
+#: Engine / core code: runs in the Glue job, so it is tested under Python 3.9 too (make glue39).
+pytestmark = pytest.mark.glue39
+
+HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n"
+
+
+class RecordingSink(Sink):
+    """Keeps what the engine hands over, in order, in tables of its own connection."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.calls: list[str] = []
+        self.facts: list[tuple[Any, ...]] = []
+        self.rejected: list[tuple[Any, ...]] = []
+        self.audit: list[Any] = []
+
+    def write_facts(self, select_sql: str, params: list[Any]) -> int:
+        self.calls.append("facts")
+        rows = self.con.execute(select_sql, params).fetchall()
+        self.facts.extend(rows)
+        return len(rows)
+
+    def write_rejected(self, select_sql: str, params: list[Any]) -> None:
+        self.calls.append("rejected")
+        self.rejected.extend(self.con.execute(select_sql, params).fetchall())
+
+    def unknown_airports(self) -> int:
+        self.calls.append("unknown")
+        names = schema.column_names(schema.FACT_COLUMNS)
+        dep, arr = names.index("dep_airport"), names.index("arr_airport")
+        return sum(1 for row in self.facts if row[dep] is None or row[arr] is None)
+
+    def write_audit(self, row: list[Any]) -> None:
+        self.calls.append("audit")
+        self.audit = row
+
+    def apply(self) -> None:
+        self.calls.append("apply")
+
+
+@pytest.fixture
+def con() -> Any:
+    connection = duckdb.connect()
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in schema.AIRPORTS_COLUMNS)
+    connection.execute(f"CREATE TABLE dim ({columns})")
+    connection.execute("INSERT INTO dim VALUES (10397, 'Atlanta', 'GA', 'Hartsfield-Jackson')")
+    yield connection
+    connection.close()
+
+
+def prepared(path: Path) -> scan.PreparedFile:
+    return scan.PreparedFile(str(path), scan.scan_file(str(path)).lines)
+
+
+def test_the_engine_hands_facts_rejected_and_audit_to_the_sink_and_leaves_apply_to_the_caller(
+    con: Any, tmp_path: Path
+) -> None:
+    # Given a file with two good flights (one to an airport the dimension lacks) and one broken row
+    path = tmp_path / "flights.csv"
+    path.write_text(HEADER + "DL,10397,10397,-3,4\nDL,10397,99999,5,\nDL,abc,10397,1,2\n")
+    batch = Batch(batch_id="b-1", source_file="s3://bucket/daily-flights/date=2013-01-15/f.csv")
+    batch = batch.replace(flight_date=date(2013, 1, 15))
+    sink = RecordingSink(con)
+
+    # When the engine loads it into the sink
+    summary = load.load_file(con, prepared(path), batch, sink, dim_table="dim")
+
+    # Then the sink got the rows in table order, and nothing was applied yet
+    assert sink.calls[-3:] == ["rejected", "unknown", "audit"]
+    assert set(sink.calls[:-3]) == {"facts"}
+    assert "apply" not in sink.calls
+    # and the counts add up, in the summary and in the audit row the sink was given
+    assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (3, 2, 1)
+    assert summary.unknown_airports == 1
+    assert summary.unknown_airport_ids == [99999]
+    assert len(sink.facts) == 2
+    rejected = [dict(zip(schema.column_names(schema.REJECTED_COLUMNS), row)) for row in sink.rejected]
+    assert [(row["line_number"], row["raw_line"]) for row in rejected] == [(4, "DL,abc,10397,1,2")]
+    audit = dict(zip(schema.column_names(schema.AUDIT_COLUMNS), sink.audit))
+    assert audit["status"] == schema.LOADED
+    assert (audit["rows_loaded"], audit["rows_rejected"], audit["unknown_airports"]) == (2, 1, 1)
+
+
+def test_a_file_without_data_rows_writes_no_rejected_or_audit_row(con: Any, tmp_path: Path) -> None:
+    # Given a header-only file
+    path = tmp_path / "empty.csv"
+    path.write_text(HEADER)
+    sink = RecordingSink(con)
+
+    # When the engine loads it, Then it refuses, before any rejected or audit row reaches the sink
+    with pytest.raises(NoDataRows):
+        load.load_file(con, prepared(path), Batch(batch_id="b-2", source_file=str(path)), sink, dim_table="dim")
+    assert "rejected" not in sink.calls
+    assert "audit" not in sink.calls
