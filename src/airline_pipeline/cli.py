@@ -92,6 +92,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 batch_id=args.batch_id,
                 download_progress=progress,
             )
+    from airline_pipeline.adapters import lineage
+
+    lineage.emit_load(summary.as_json(), warehouse_uri=describe(args.warehouse))  # only when configured
     emit(summary.as_json())
     return 0 if summary.status == schema.LOADED else 1
 
@@ -147,6 +150,24 @@ def cmd_history(args: argparse.Namespace) -> int:
         }
     )
     return 0
+
+
+def cmd_freshness(args: argparse.Namespace) -> int:
+    from airline_pipeline.ops import freshness
+
+    with open_reader(args.warehouse) as reader:
+        days = freshness.freshness(reader, date_from=args.date_from, date_to=args.date_to)
+    stale = freshness.not_fresh(days)
+    if stale:
+        log.error("%s", freshness.describe_stale(stale))
+    if args.json:
+        emit([day.as_json() for day in days])
+    else:
+        sys.stdout.write(freshness.format_table(days) + "\n")
+        emit(
+            freshness.summary(days, warehouse=describe(args.warehouse), date_from=args.date_from, date_to=args.date_to)
+        )
+    return 1 if stale else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -328,6 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--last", type=_LIMIT, default=20, metavar="N", help="how many attempts (default: 20)")
     sub.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     sub.set_defaults(func=cmd_history)
+
+    sub = with_warehouse(
+        commands.add_parser(
+            "freshness",
+            help="which days of a range are LOADED, FAILED or MISSING (exit 1 unless every day is LOADED)",
+        )
+    )
+    sub.add_argument("--from", dest="date_from", type=_iso_date, required=True, metavar="YYYY-MM-DD", help="first day")
+    sub.add_argument("--to", dest="date_to", type=_iso_date, required=True, metavar="YYYY-MM-DD", help="last day")
+    sub.add_argument("--json", action="store_true", help="print a JSON array, one entry per day, instead of a table")
+    sub.set_defaults(func=cmd_freshness)
 
     sub = with_warehouse(
         commands.add_parser("report", help="delay report (HTML with charts + CSV) by carrier, airport and route")

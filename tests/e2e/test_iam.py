@@ -477,9 +477,12 @@ def test_every_call_the_stacks_make_is_allowed_by_their_roles(
     local_checks = component_checks(calls, local)
     aws_checks = component_checks(calls, aws) + translated(local_checks, local, aws)
     aws_job, aws_report = role_name(aws.job["Role"]), aws.function_role(aws.functions["ReportFunction"])
+    # the freshness check reads the audit table through the same Warehouse.query as the report
+    aws_freshness = aws.function_role(aws.functions["FreshnessFunction"])
     for component, tests, role in [
         ("glue-job:redshift", REDSHIFT_JOB_TESTS, aws_job),
         ("lambda:report-redshift", REDSHIFT_REPORT_TESTS, aws_report),
+        ("lambda:freshness-redshift", REDSHIFT_REPORT_TESTS, aws_freshness),
     ]:
         for call in redshift_calls(tmp_path, component, tests):
             bucket = call["params"].get("Bucket")

@@ -222,18 +222,25 @@ def _failure(about: _About, failure: Failure, summary: dict[str, Any]) -> tuple[
 def notify(request: NotifyRequest, *, sns: Any, topic_arn: str, ledger: Optional[Ledger] = None) -> NotifyResult:
     """Publish the notification, then record the outcome in the ledger (never the other way round)."""
     notification = build_notification(request)
+    message_id = publish(sns, topic_arn, notification, outcome=request.outcome)
+    if ledger is not None:
+        _close_claim(request, ledger)
+    return NotifyResult(message_id=message_id, **notification.model_dump())
+
+
+def publish(sns: Any, topic_arn: str, notification: Notification, *, outcome: str) -> str:
+    """One SNS message: subject and body for people, ``outcome`` and the JSON ``summary`` as message
+    attributes for machines. Both the load notifications and the freshness alerts go out this way."""
     response = sns.publish(
         TopicArn=topic_arn,
         Subject=notification.subject,
         Message=notification.body,
         MessageAttributes={
-            "outcome": {"DataType": "String", "StringValue": request.outcome},
+            "outcome": {"DataType": "String", "StringValue": outcome},
             "summary": {"DataType": "String", "StringValue": json.dumps(notification.summary, default=str)},
         },
     )
-    if ledger is not None:
-        _close_claim(request, ledger)
-    return NotifyResult(message_id=response["MessageId"], **notification.model_dump())
+    return str(response["MessageId"])
 
 
 def _close_claim(request: NotifyRequest, ledger: Ledger) -> None:
