@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, GLUE_MAX_CONCURRENT_RUNS, RECORDER, ROOT
+from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, GLUE_MAX_CONCURRENT_RUNS, LOCAL_PARAMETERS, RECORDER, ROOT
 
 from airline_pipeline.local.demo import LocalPipeline
 from airline_pipeline.local.emulator import Emulator, free_port
@@ -61,7 +61,9 @@ def emulator(tmp_path_factory: pytest.TempPathFactory, call_log: Path, glue_limi
 def pipeline(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> LocalPipeline:
     """Given the stack deployed to the emulator: its WarehouseBootstrap created the DuckDB warehouse."""
     workdir = tmp_path_factory.mktemp("warehouse")
-    deployed = LocalPipeline(emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb")
+    deployed = LocalPipeline(
+        emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb", **LOCAL_PARAMETERS
+    )
     deployed.deploy()
     return deployed
 

@@ -28,7 +28,9 @@ from lambda_support import LOGICAL_IDS, ROOT, FakeLambdaContext, Stack, env_json
 LAMBDA_TESTS = [
     "test_admission.py",
     "test_crawler_handler.py",
+    "test_freshness_handler.py",
     "test_glue_library_handler.py",
+    "test_lineage.py",
     "test_ledger.py",
     "test_notify_handler.py",
     "test_report_handler.py",

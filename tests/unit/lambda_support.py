@@ -29,6 +29,7 @@ LOGICAL_IDS = {
     "glue_library": "GlueLibraryFunction",
     "warehouse_bootstrap": "WarehouseBootstrapFunction",
     "admission": "AdmissionFunction",
+    "freshness": "FreshnessFunction",
 }
 
 #: The object ``events/validate_bad_header.json`` announces: a BTS "On-Time Performance" export

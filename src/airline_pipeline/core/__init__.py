@@ -1,1 +1,2 @@
-"""The pure core: input contract, warehouse schema, errors, a load's outcome, admission rules. No I/O, no AWS."""
+"""The pure core: input contract, schema (+ later column additions), errors, a load's outcome, cost model, admission
+rules. No I/O, no AWS."""
