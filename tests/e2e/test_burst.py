@@ -1,10 +1,15 @@
-"""A burst on the local emulator: 200 files across 200 dates land at once, plus 10 exact duplicates.
+"""A burst on the local emulator: files across as many dates land at once, plus 10 exact duplicates.
 
 The emulator's Glue refuses runs beyond the job's MaxConcurrentRuns here (recorder/glue_limit.py), as
 AWS Glue does, so the pipeline must wait for a slot - in the admission queue, or in the state
 machine's ConcurrentRunsExceeded retry - instead of failing. Files are tiny: the test measures the
 admission path, not parsing. The drain time (first upload to empty queue and no running execution)
 is printed.
+
+How many files: ``AIRLINE_PIPELINE_BURST_FILES``, default 50 - still 17 times the 3 load slots, so
+most files wait and the waiting is what is tested. The issue's 200-file burst drained in 712 s on the
+shared 2-core machine (docs/scale.md), which would take CI (~13 min without it) past its 20-minute
+budget; ``make burst`` runs the 200 files.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
 from airline_pipeline.core import schema
 from airline_pipeline.local.demo import LocalPipeline
 
-#: The issue's burst; AIRLINE_PIPELINE_BURST_FILES makes it smaller on a slow machine (the drain time scales).
-FILES = int(os.environ.get("AIRLINE_PIPELINE_BURST_FILES", "200"))
+#: CI's burst; ``make burst`` (AIRLINE_PIPELINE_BURST_FILES=200) is the issue's (the drain time scales with it).
+FILES = int(os.environ.get("AIRLINE_PIPELINE_BURST_FILES", "50"))
 DUPLICATES = 10
 FIRST_DAY = date(2014, 1, 1)
 AIRPORTS = (10397, 12478, 12266, 12892, 13930)
-#: Measured on a shared 2-core machine: ~6 files/min at 3 concurrent loads; twice that is the limit.
+#: Measured on a shared 2-core machine: 3.6 s/file at 3 concurrent loads (8.6 s before the crawler was
+#: skipped); 20 s a file leaves room for a machine five times as loaded.
 DRAIN_TIMEOUT = 60.0 + 20.0 * FILES
 
 
@@ -70,8 +76,8 @@ def executions_since(pipeline: LocalPipeline, since: datetime) -> list[dict[str,
     return found
 
 
-@pytest.mark.timeout(int(DRAIN_TIMEOUT) + 300)  # the suite's 600 s cannot hold 200 files draining at ~10/min
-def test_a_burst_of_200_files_and_10_duplicates_loads_each_file_exactly_once_without_a_failure(
+@pytest.mark.timeout(int(DRAIN_TIMEOUT) + 300)  # the suite's 600 s cannot hold 200 files draining at ~17/min
+def test_a_burst_of_files_and_10_duplicates_loads_each_file_exactly_once_without_a_failure(
     pipeline: LocalPipeline, glue_limit_log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given the stack allows MaxConcurrentLoads runs at once, which the emulator's Glue enforces
@@ -82,7 +88,7 @@ def test_a_burst_of_200_files_and_10_duplicates_loads_each_file_exactly_once_wit
     s3 = pipeline.clients("s3")
     prefix = pipeline.outputs["DataPrefix"]
     files = {f"{prefix}date={FIRST_DAY + timedelta(days=n)}/burst-{n:03d}.csv": tiny_file(n) for n in range(FILES)}
-    duplicates = list(files)[:: FILES // DUPLICATES][:DUPLICATES]
+    duplicates = list(files)[:: max(1, FILES // DUPLICATES)][:DUPLICATES]
     uploads = [*files.items(), *((key, files[key]) for key in duplicates)]
 
     # When all of them are uploaded at once
@@ -105,6 +111,7 @@ def test_a_burst_of_200_files_and_10_duplicates_loads_each_file_exactly_once_wit
     statuses = Counter(e["status"] for e in executions)
     assert set(statuses) == {"SUCCEEDED"}, statuses
     assert FILES <= len(executions) <= FILES + DUPLICATES
+    durations = [(e["stopDate"] - e["startDate"]).total_seconds() for e in executions]
     # and the Glue job ran once per file - the duplicates were skipped - never above its limit
     starts = [json.loads(line) for line in glue_limit_log.read_text().splitlines()]
     starts = [s for s in starts if s["t"] >= since.timestamp() - 1]
@@ -133,5 +140,6 @@ def test_a_burst_of_200_files_and_10_duplicates_loads_each_file_exactly_once_wit
         print(
             f"\nburst: {FILES} files + {DUPLICATES} duplicates uploaded in {uploaded:.1f}s, drained in "
             f"{drain_seconds:.0f}s ({drain_seconds / FILES:.2f}s/file at {GLUE_MAX_CONCURRENT_RUNS} concurrent "
-            f"loads); {len(executions)} executions, {len(refused)} Glue starts refused by the limit"
+            f"loads); {len(executions)} executions of {sum(durations) / len(durations):.1f}s on average, "
+            f"{len(refused)} Glue starts refused by the limit"
         )
