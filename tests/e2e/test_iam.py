@@ -30,7 +30,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -79,6 +79,9 @@ class Stack:
     pipeline: LocalPipeline
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
     parameters: dict[str, str] = field(default_factory=dict)
+    #: Looked up once per stack: a burst records thousands of calls, and a client or a lookup per call
+    #: took the test past its 600 s (the stacks do not change while it runs).
+    _cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def read(cls, pipeline: LocalPipeline) -> Stack:
@@ -91,11 +94,19 @@ class Stack:
             {p["ParameterKey"]: p["ParameterValue"] for p in described.get("Parameters", [])},
         )
 
+    def _once(self, kind: str, name: str, look_up: Callable[[], Any]) -> Any:
+        if (kind, name) not in self._cache:
+            self._cache[kind, name] = look_up()
+        return self._cache[kind, name]
+
     def client(self, service: str) -> Any:
-        return self.pipeline.clients(service)
+        return self._once("client", service, lambda: self.pipeline.clients(service))
 
     def function_role(self, function_name: str) -> str:
-        return role_name(self.client("lambda").get_function(FunctionName=function_name)["Configuration"]["Role"])
+        configuration = self._once(
+            "function", function_name, lambda: self.client("lambda").get_function(FunctionName=function_name)
+        )["Configuration"]
+        return role_name(configuration["Role"])
 
     @property
     def functions(self) -> dict[str, str]:
@@ -108,7 +119,8 @@ class Stack:
 
     @property
     def job(self) -> dict[str, Any]:
-        return dict(self.client("glue").get_job(JobName=self.physical["JoinAndLoadJob"])["Job"])
+        job = self.physical["JoinAndLoadJob"]
+        return dict(self._once("job", job, lambda: self.client("glue").get_job(JobName=job))["Job"])
 
 
 def role_name(arn: str) -> str:
@@ -421,12 +433,16 @@ def allowed(documents: list[dict[str, Any]], check: Check) -> bool:
 
 def evaluate(stack: Stack, checks: Iterable[Check]) -> tuple[list[Check], list[Check], set[str]]:
     cache: dict[str, list[dict[str, Any]]] = {}
+    decided: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], bool] = {}  # a burst repeats its requests
     passed, denied, roles = [], [], set()
     for check in checks:
         if check.role not in cache:
             cache[check.role] = role_policies(stack, check.role)
         roles.add(check.role)
-        (passed if allowed(cache[check.role], check) else denied).append(check)
+        request = (check.role, check.action, check.resource, check.context)
+        if request not in decided:
+            decided[request] = allowed(cache[check.role], check)
+        (passed if decided[request] else denied).append(check)
     return passed, denied, roles
 
 
