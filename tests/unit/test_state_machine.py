@@ -352,7 +352,7 @@ def test_glue_job_arguments_are_the_scripts(asl: dict[str, Any]) -> None:
     assert set(script.ARGUMENTS) == started | configured
     assert set(script.REQUIRED) <= started | configured
     # and the script uses each of them (an argument it only declares is as dead as one it never gets)
-    body = inspect.getsource(script.main)
+    body = inspect.getsource(script.main) + inspect.getsource(script.load_policy)
     unused = [name for name in script.ARGUMENTS if f'args["{name}"]' not in body and f'args.get("{name}"' not in body]
     assert unused == []
 
@@ -409,3 +409,4 @@ def test_a_ledger_claim_outlives_the_longest_execution(asl: dict[str, Any]) -> N
     # execution can no longer be running: a duplicate event cannot load the file alongside it
     assert asl["TimeoutSeconds"] == ledger.EXECUTION_TIMEOUT_SECONDS
     assert default_claim_minutes * 60 > asl["TimeoutSeconds"]
+

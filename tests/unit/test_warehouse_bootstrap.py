@@ -33,6 +33,7 @@ from redshift_doubles import (
 )
 from sqlglot import exp
 from test_redshift_sql import BATCH, failure, file_load
+from test_redshift_warehouse import AUDIT_TABLE
 
 from airline_pipeline.adapters.warehouse import bootstrap
 from airline_pipeline.adapters.warehouse.bootstrap import (
@@ -44,6 +45,7 @@ from airline_pipeline.adapters.warehouse.bootstrap import (
     SignIn,
     bootstrap_warehouse,
 )
+from airline_pipeline.adapters.warehouse.redshift.warehouse import AUDIT_COLUMNS_SQL
 from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
 from airline_pipeline.core.errors import ConfigError
@@ -118,9 +120,20 @@ def expect_bootstrap(
     airports: int,
     db_user: Optional[str] = None,
     user_exists: bool = True,
+    older_audit: bool = False,
 ) -> None:
-    """The call sequence of one bootstrap run against a warehouse in the given state."""
+    """The call sequence of one bootstrap run against a warehouse in the given state.
+
+    ``older_audit``: the audit table predates the added columns (a warehouse of an earlier release).
+    """
     expect_batch(stubber, "schema", args, schema.create_statements("redshift"))
+    present = schema.column_names(schema.AUDIT_COLUMNS)
+    if older_audit:
+        present = present[: -len(schema.ADDED_AUDIT_COLUMNS)]
+    expect_rows(stubber, "audit-columns", args, AUDIT_COLUMNS_SQL, [[name] for name in present], parameters=AUDIT_TABLE)
+    if older_audit:
+        for column in schema.ADDED_AUDIT_COLUMNS:
+            expect_batch(stubber, f"add-{column[0]}", args, [schema.add_column_statement(column)])
     principals = bootstrap.existing_principals_sql(kind)
     names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
     expect_rows(stubber, "principals", args, principals, [[name] for name in existing], parameters=names)
@@ -154,10 +167,14 @@ def run(uri: str, expect: Callable[[Stubber], None], sign_in: SignIn) -> tuple[B
         return result, session.sent, kept
 
 
-def serverless(existing: list[str], airports: int) -> tuple[BootstrapResult, Sent, list[str]]:
+def serverless(
+    existing: list[str], airports: int, *, older_audit: bool = False
+) -> tuple[BootstrapResult, Sent, list[str]]:
     return run(
         URI,
-        lambda stubber: expect_bootstrap(stubber, SERVERLESS_ADMIN, kind="ROLE", existing=existing, airports=airports),
+        lambda stubber: expect_bootstrap(
+            stubber, SERVERLESS_ADMIN, kind="ROLE", existing=existing, airports=airports, older_audit=older_audit
+        ),
         SignIn(admin_secret_arn=ADMIN_SECRET),
     )
 
@@ -181,6 +198,7 @@ def provisioned(existing: list[str], airports: int, *, user_exists: bool) -> tup
 SCENARIOS = {
     "serverless-first": lambda: serverless([], 0),
     "serverless-again": lambda: serverless([LOADER, READER], SHIPPED_ROWS),
+    "serverless-older-release": lambda: serverless([LOADER, READER], SHIPPED_ROWS, older_audit=True),
     "provisioned-first": lambda: provisioned([], 0, user_exists=False),
     "provisioned-again": lambda: provisioned([LOADER, READER], SHIPPED_ROWS, user_exists=True),
 }
@@ -219,6 +237,16 @@ def test_a_second_run_creates_nothing_and_loads_nothing(runs: dict[str, Any]) ->
     assert not [sql for _, sql, _ in sent if sql.startswith(("CREATE ROLE", "CREATE GROUP", "CREATE USER", "COPY"))]
 
 
+def test_a_warehouse_of_an_earlier_release_gets_the_added_audit_columns_once(runs: dict[str, Any]) -> None:
+    # Given a warehouse whose audit table predates the added columns, When the bootstrap runs (the stub
+    # enforced the catalog read and one ALTER per missing column), Then each column was added by itself
+    _, sent, _ = runs["serverless-older-release"]
+    alters = [sql for _, sql, _ in sent if sql.startswith("ALTER ")]
+    assert alters == [f"ALTER TABLE {schema.AUDIT} ADD COLUMN {n} {t}" for n, t in schema.ADDED_AUDIT_COLUMNS]
+    # And a warehouse that has them gets no ALTER
+    assert not [sql for _, sql, _ in runs["serverless-again"][1] if sql.startswith("ALTER ")]
+
+
 def test_provisioned_db_user_gets_groups_and_a_passwordless_user(runs: dict[str, Any]) -> None:
     # Given a provisioned cluster the pipeline signs in to as db_user "loader", the admin as "awsuser"
     result, sent, _ = runs["provisioned-first"]
@@ -247,7 +275,9 @@ def test_every_statement_is_redshift_sql(runs: dict[str, Any], name: str) -> Non
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_nothing_is_ever_dropped_deleted_or_revoked(runs: dict[str, Any], name: str) -> None:
     for _, sql, _ in runs[name][1]:
-        assert not re.match(r"\s*(DROP|DELETE|TRUNCATE|REVOKE|ALTER)\b", sql, re.IGNORECASE), sql
+        assert not re.match(r"\s*(DROP|DELETE|TRUNCATE|REVOKE)\b", sql, re.IGNORECASE), sql
+        if re.match(r"\s*ALTER\b", sql, re.IGNORECASE):  # only ever adds a column
+            assert re.fullmatch(rf"ALTER TABLE {schema.AUDIT} ADD COLUMN \w+ [A-Z]+(\(\d+\))?", sql), sql
         if sql.startswith(("CREATE SCHEMA", "CREATE TABLE")):
             assert " IF NOT EXISTS " in sql, sql
         if sql.startswith("INSERT INTO"):  # the airports: only into an empty table

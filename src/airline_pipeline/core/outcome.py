@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Optional
 
+from airline_pipeline.core.quality import LoadPolicy
+
 
 def utcnow() -> datetime:
     """Naive UTC to the millisecond: TIMESTAMP without time zone, as Parquet staging for Redshift keeps it."""
@@ -42,6 +44,8 @@ class Batch:
     etag: str = ""
     min_dep_delay: Optional[int] = None
     started_at: datetime = field(default_factory=utcnow)
+    #: What the load accepts (quality thresholds) and replaces (its file or its date).
+    policy: LoadPolicy = field(default_factory=LoadPolicy)
 
     def replace(self, **changes: Any) -> Batch:
         return dataclasses.replace(self, **changes)
@@ -54,6 +58,8 @@ class Batch:
             flight_date=self.flight_date,
             min_dep_delay=self.min_dep_delay,
             status=status,
+            late=self.policy.is_late(self.flight_date, self.started_at),
+            replace_scope=self.policy.replace_scope,
             **fields,
         )
 
@@ -83,6 +89,13 @@ class LoadSummary:
     message: Optional[str] = None
     #: Loaded, but something an operator must not miss (e.g. no airports to join with).
     warning: Optional[str] = None
+    #: REJECTED only: the valid rows that were not loaded because the file was refused, so that
+    #: ``rows_read = rows_loaded + rows_rejected + rows_filtered + rows_refused`` always holds.
+    rows_refused: int = 0
+    #: The flight date was more than ``LateAfterDays`` before the load started.
+    late: bool = False
+    #: What the load replaced: the rows of its ``file``, or every row of its ``date``.
+    replace_scope: str = "file"
 
     def replace(self, **changes: Any) -> LoadSummary:
         return dataclasses.replace(self, **changes)

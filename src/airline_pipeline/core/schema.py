@@ -68,7 +68,15 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     ("started_at", "TIMESTAMP"),
     ("finished_at", "TIMESTAMP"),
     ("error", "VARCHAR(4096)"),
+    # Added after the first release: appended (ADD COLUMN puts them last, and Parquet COPY is
+    # positional), created on existing warehouses by :func:`added_column_statements`.
+    ("warning", "VARCHAR(1024)"),
+    ("late", "BOOLEAN"),
+    ("contract_version", "VARCHAR(16)"),
+    ("replace_scope", "VARCHAR(8)"),
 )
+#: The audit columns a warehouse created before them lacks (``AUDIT_COLUMNS``' tail).
+ADDED_AUDIT_COLUMNS: tuple[Column, ...] = AUDIT_COLUMNS[-4:]
 
 REJECTED_COLUMNS: tuple[Column, ...] = (
     ("batch_id", BATCH_ID_TYPE),
@@ -131,6 +139,23 @@ def create_statements(dialect: str) -> list[str]:
         suffix = f"\n{_REDSHIFT_TABLE_OPTIONS[table]}" if dialect == "redshift" else ""
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n){suffix}")
     return statements
+
+
+def added_column_statements(dialect: str) -> list[str]:
+    """DuckDB: ``ADD COLUMN IF NOT EXISTS`` for the audit columns added since the first release.
+
+    Redshift has no ``IF NOT EXISTS`` on ADD COLUMN: its bootstrap asks which are missing and
+    adds those (:func:`add_column_statement`).
+    """
+    if dialect != "duckdb":
+        raise ValueError("Redshift adds missing columns by name: see add_column_statement")
+    return [f"ALTER TABLE {AUDIT} ADD COLUMN IF NOT EXISTS {name} {sql_type}" for name, sql_type in ADDED_AUDIT_COLUMNS]
+
+
+def add_column_statement(column: Column) -> str:
+    """One added audit column, for a warehouse that does not have it yet."""
+    name, sql_type = column
+    return f"ALTER TABLE {AUDIT} ADD COLUMN {name} {sql_type}"
 
 
 def column_names(columns: tuple[Column, ...]) -> list[str]:

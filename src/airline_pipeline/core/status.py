@@ -16,10 +16,12 @@ LOADED = "LOADED"
 FAILED = "FAILED"
 #: Ledger only: a file claimed by a live execution.
 IN_FLIGHT = "IN_FLIGHT"
-#: Ledger only: a file that can never load (bad header, bad key); a new upload is a new etag.
+#: Ledger: a file that can never load (bad header, bad key); a new upload is a new etag.
+#: Audit: a file refused by the quality thresholds (``core.quality``): its rejected rows are kept,
+#: none of its rows loaded, the earlier rows of its file or date left as they were.
 REJECTED = "REJECTED"
 
-AuditStatus = Literal["STARTED", "LOADED", "FAILED"]
+AuditStatus = Literal["STARTED", "LOADED", "FAILED", "REJECTED"]
 LedgerStatus = Literal["IN_FLIGHT", "LOADED", "FAILED", "REJECTED"]
-AUDIT_STATUSES: tuple[str, ...] = (STARTED, LOADED, FAILED)
+AUDIT_STATUSES: tuple[str, ...] = (STARTED, LOADED, FAILED, REJECTED)
 LEDGER_STATUSES: tuple[str, ...] = (IN_FLIGHT, LOADED, FAILED, REJECTED)

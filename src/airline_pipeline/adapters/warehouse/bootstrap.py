@@ -165,7 +165,7 @@ class RedshiftBootstrap(RedshiftWarehouse):
 
     def ensure(self, result: BootstrapResult, pipeline_db_user: Optional[str]) -> None:
         kind = "GROUP" if pipeline_db_user else "ROLE"
-        self._run_batch(schema.create_statements(self.dialect), what="create the schema")
+        self.init_schema()  # and the audit columns an earlier release did not create
         found = {row["name"] for row in self.query(existing_principals_sql(kind), {"loader": LOADER, "reader": READER})}
         for statement in principal_statements(kind, [p for p in (LOADER, READER) if p not in found]):
             self.run_one(statement, what=statement)

@@ -232,7 +232,7 @@ class DuckDBWarehouse(Warehouse):
 
     def init_schema(self) -> None:
         with self.connect() as con:
-            for statement in schema.create_statements(self.dialect):
+            for statement in schema.create_statements(self.dialect) + schema.added_column_statements(self.dialect):
                 con.execute(statement)
 
     def load_airports(self, path: str) -> AirportsLoad:

@@ -48,6 +48,7 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
     LOAD_ERRORS_SERVERLESS,
     airports_statements,
     audit_insert,
+    bare_table,
     failure_update,
     parquet_select,
 )
@@ -67,6 +68,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
+
+#: The audit table's columns, to add the ones a warehouse lacks (SVV_COLUMNS: visible to every user).
+AUDIT_COLUMNS_SQL = """SELECT column_name AS name FROM svv_columns
+WHERE table_schema = :schema AND table_name = :table"""
 
 #: ``describe_statement`` states of a statement that has not ended yet.
 RUNNING = frozenset({"SUBMITTED", "PICKED", "STARTED"})
@@ -128,6 +133,22 @@ class RedshiftWarehouse(Warehouse):
 
     def init_schema(self) -> None:
         self._run_batch(schema.create_statements(self.dialect), what="create the schema")
+        self.add_missing_columns()
+
+    def add_missing_columns(self) -> list[str]:
+        """Add the audit columns a warehouse created by an earlier release lacks; returns their names.
+
+        Redshift's ALTER TABLE has no ``ADD COLUMN IF NOT EXISTS`` and adds one column per statement:
+        the catalog says which are missing, and each is added on its own.
+        """
+        found = {
+            str(row["name"])
+            for row in self.query(AUDIT_COLUMNS_SQL, {"schema": schema.SCHEMA, "table": bare_table(schema.AUDIT)})
+        }
+        missing = [column for column in schema.ADDED_AUDIT_COLUMNS if column[0] not in found]
+        for column in missing:
+            self._run_batch([schema.add_column_statement(column)], what=f"add the audit column {column[0]}")
+        return [name for name, _ in missing]
 
     def load_airports(self, path: str) -> AirportsLoad:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-airports-", dir=self.tmp_dir)
