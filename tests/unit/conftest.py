@@ -34,6 +34,7 @@ LAMBDA_TESTS = [
     "test_sample_events.py",
     "test_settings.py",
     "test_state_machine.py",
+    "test_step_state.py",
     "test_template.py",
     "test_validate_handler.py",
 ]
