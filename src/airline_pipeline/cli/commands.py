@@ -11,6 +11,7 @@ from airline_pipeline.adapters.warehouse import describe, open_reader, open_ware
 from airline_pipeline.cli.output import download_bar, emit, log
 from airline_pipeline.core import schema, status
 from airline_pipeline.core.errors import ConfigError
+from airline_pipeline.core.quality import LoadPolicy
 
 
 def cmd_init_warehouse(args: argparse.Namespace) -> int:
@@ -51,6 +52,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 min_dep_delay=args.min_dep_delay,
                 batch_id=args.batch_id,
                 download_progress=progress,
+                policy=LoadPolicy(
+                    max_rejected_share=args.max_rejected_share,
+                    min_rows=args.min_rows,
+                    on_threshold=args.on_threshold,
+                    replace_scope=args.replace_scope,
+                    late_after_days=args.late_after_days,
+                ),
             )
     from airline_pipeline.adapters import lineage
 
@@ -106,6 +114,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             "attempts": len(rows),
             "loaded": statuses.count(schema.LOADED),
             "failed": statuses.count(schema.FAILED),
+            "rejected": statuses.count(status.REJECTED),
             "started": statuses.count(schema.STARTED),
         }
     )

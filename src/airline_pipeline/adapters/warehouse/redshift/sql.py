@@ -78,28 +78,40 @@ def airports_statements(s3_uri: Optional[str], iam_role: str, rejected_uri: Opti
     return statements
 
 
-def file_load_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> list[str]:
-    """The file load: one transaction replacing the file's fact and rejected rows and adding its audit row.
+def file_load_statements(
+    staged: Mapping[str, Optional[str]], iam_role: str, *, scope: str = "file", refused: bool = False
+) -> list[str]:
+    """The file load: one transaction replacing the earlier fact and rejected rows of its ``scope``
+    (``file``: its source_file; ``date``: its flight_date, whatever file they came from) and adding its
+    audit row.
 
     ``staged`` maps each of fact, rejected and audit table to the S3 prefix holding its Parquet
     files, or None when there are no rows to copy (the table's earlier rows are still replaced).
+    ``refused`` (over a quality threshold): no fact row is copied and no earlier row is replaced;
+    the rejected rows and the REJECTED audit row are added.
     """
+    if scope not in ("file", "date"):
+        raise ValueError(f"replace scope {scope!r}")
     tables = (schema.FACT, schema.REJECTED, schema.AUDIT)
+    written = (schema.REJECTED, schema.AUDIT) if refused else tables
     audit = _STAGE[schema.AUDIT]
+    # All three locked, always in this order, so concurrent loads queue instead of failing.
     statements = [f"LOCK {', '.join(tables)}"]
-    statements += [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in tables]
-    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in tables if (uri := staged.get(table))]
-    statements += [
-        # The file name comes from the staged audit row: no file name is ever written into SQL text.
-        f"DELETE FROM {table} WHERE source_file IN (SELECT source_file FROM {audit})"
-        for table in (schema.FACT, schema.REJECTED)
-    ]
-    # This attempt's STARTED row (same batch and start; unfinished): replaced by the staged LOADED row.
+    statements += [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in written]
+    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in written if (uri := staged.get(table))]
+    # The file name and date come from the staged audit row: no value is ever written into SQL text.
+    if refused:  # only an earlier attempt under this very batch id and file (a rerun) is replaced
+        where = f"batch_id IN (SELECT batch_id FROM {audit}) AND source_file IN (SELECT source_file FROM {audit})"
+    else:
+        key = "flight_date" if scope == "date" else "source_file"
+        where = f"{key} IN (SELECT {key} FROM {audit})"
+    statements += [f"DELETE FROM {table} WHERE {where}" for table in (schema.FACT, schema.REJECTED)]
+    # This attempt's STARTED row (same batch and start; unfinished): replaced by the staged outcome row.
     statements.append(
         f"DELETE FROM {schema.AUDIT} WHERE finished_at IS NULL"
         f" AND batch_id IN (SELECT batch_id FROM {audit}) AND started_at IN (SELECT started_at FROM {audit})"
     )
-    statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in tables]
+    statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in written]
     assert len(statements) <= MAX_BATCH_STATEMENTS
     return statements
 
