@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,19 +53,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 min_dep_delay=args.min_dep_delay,
                 batch_id=args.batch_id,
                 download_progress=progress,
-                policy=LoadPolicy(
-                    max_rejected_share=args.max_rejected_share,
-                    min_rows=args.min_rows,
-                    on_threshold=args.on_threshold,
-                    replace_scope=args.replace_scope,
-                    late_after_days=args.late_after_days,
-                ),
+                policy=load_policy(args),
             )
     from airline_pipeline.adapters import lineage
 
     lineage.emit_load(summary.as_json(), warehouse_uri=describe(args.warehouse))  # only when configured
     emit(summary.as_json())
     return 0 if summary.status == schema.LOADED else 1
+
+
+def load_policy(args: argparse.Namespace) -> LoadPolicy:
+    """The policy ingest's options set: one option per :class:`LoadPolicy` field, named alike."""
+    return LoadPolicy(**{option.name: getattr(args, option.name) for option in dataclasses.fields(LoadPolicy)})
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
