@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, LOCAL_PARAMETERS, RECORDER, ROOT
+from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, GLUE_MAX_CONCURRENT_RUNS, LOCAL_PARAMETERS, RECORDER, ROOT
 
 from airline_pipeline.local.demo import LocalPipeline
 from airline_pipeline.local.emulator import Emulator, free_port
@@ -32,13 +32,22 @@ def call_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory, call_log: Path) -> Iterator[Emulator]:
+def glue_limit_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One JSON line per StartJobRun the emulator's Glue accepted or refused (recorder/glue_limit.py)."""
+    return tmp_path_factory.mktemp("glue") / "starts.jsonl"
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory, call_log: Path, glue_limit_log: Path) -> Iterator[Emulator]:
     workdir = tmp_path_factory.mktemp("e2e")
     recording = {
         "PYTHONPATH": str(RECORDER),
         "AIRLINE_PIPELINE_CALL_LOG": str(call_log),
         # the AWS-like stack's WarehouseBootstrap signs in to a Redshift the emulator does not have
         "AIRLINE_PIPELINE_FAKE_REDSHIFT": "1",
+        # the emulator's Glue ignores MaxConcurrentRuns: here it refuses runs beyond it, as AWS does
+        "AIRLINE_PIPELINE_GLUE_MAX_CONCURRENT_RUNS": str(GLUE_MAX_CONCURRENT_RUNS),
+        "AIRLINE_PIPELINE_GLUE_LIMIT_LOG": str(glue_limit_log),
     }
     started = Emulator(port=free_port(), workdir=workdir / "emulator", environment=recording)
     started.start()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from airline_pipeline.local.emulator import ACCOUNT, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDER = Path(__file__).resolve().parent / "recorder"
+#: The template's MaxConcurrentLoads default: the emulator's Glue is made to enforce it (recorder/glue_limit.py).
+GLUE_MAX_CONCURRENT_RUNS = 3
 
 #: A deployment as it would be in AWS (Environment dev, X-Ray on, Redshift Serverless with a staging
 #: bucket of its own): deployed only for its IAM roles, which test_iam.py evaluates.
@@ -28,3 +31,12 @@ AWS_LIKE_PARAMETERS = {
 }
 #: On top of samconfig.toml's local parameters: the missing-file check (test_freshness.py invokes its target).
 LOCAL_PARAMETERS = {"ExpectedBy": "cron(0 6 * * ? *)"}
+
+
+def admission_backlog(pipeline: Any) -> int:
+    """Messages in the stack's admission queue, visible or in flight (0: every landed file was admitted)."""
+    sqs = pipeline.clients("sqs")
+    queue_url = sqs.get_queue_url(QueueName=pipeline.outputs["AdmissionQueueUrl"].rsplit("/", 1)[1])["QueueUrl"]
+    waiting = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=waiting)["Attributes"]
+    return sum(int(attributes[name]) for name in waiting)

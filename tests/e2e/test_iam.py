@@ -49,6 +49,7 @@ pytestmark = pytest.mark.after_every_e2e_test
 DATA = Path(__file__).resolve().parent / "data"
 #: Context keys the stack's conditions test, as IAM would fill them for the caller's own requests.
 OWN_STATEMENT = {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+OWN_SESSION = {"redshift-data:session-owner-iam-userid": "${aws:userid}"}
 #: The Redshift warehouse's unit tests that are the Glue job's calls and the report function's.
 REDSHIFT_JOB_TESTS = [
     "test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_insert",
@@ -192,6 +193,12 @@ def named_resource_requests(service: str) -> Any:
 
 
 def redshift_data_requests(operation: str, params: dict[str, Any], stack: Stack) -> Optional[list[Request]]:
+    if operation in ("ExecuteStatement", "BatchExecuteStatement") and params.get("SessionId"):
+        # A statement in an open session names no workgroup: IAM sees only who owns the session
+        # ("Configuring IAM permissions", Redshift Management Guide: session-owner-iam-userid)
+        assert not params.get("WorkgroupName"), params
+        assert not params.get("ClusterIdentifier"), params
+        return [(f"redshift-data:{operation}", "*", tuple(OWN_SESSION.items()))]
     if operation in ("ExecuteStatement", "BatchExecuteStatement"):
         return [(f"redshift-data:{operation}", redshift_target(params, stack), ())]
     if operation in ("DescribeStatement", "GetStatementResult", "CancelStatement"):
@@ -199,7 +206,24 @@ def redshift_data_requests(operation: str, params: dict[str, Any], stack: Stack)
     return None
 
 
+def stepfunctions_requests(operation: str, params: dict[str, Any], stack: Stack) -> Optional[list[Request]]:
+    """The admission starter lists and starts executions of its state machine (the ARN it names)."""
+    if operation in ("StartExecution", "ListExecutions"):
+        return [(f"states:{operation}", params["stateMachineArn"], ())]
+    return None
+
+
+def sqs_requests(operation: str, params: dict[str, Any], stack: Stack) -> Optional[list[Request]]:
+    """Queue actions are authorized on the queue's ARN, which its URL names (account, name)."""
+    if operation in ("ChangeMessageVisibility", "ChangeMessageVisibilityBatch", "DeleteMessage", "SendMessage"):
+        account, name = params["QueueUrl"].rstrip("/").rsplit("/", 2)[-2:]
+        return [(f"sqs:{operation}", f"arn:aws:sqs:{REGION}:{account}:{name}", ())]
+    return None
+
+
 MAPPERS = {
+    "stepfunctions": stepfunctions_requests,
+    "sqs": sqs_requests,
     "s3": s3_requests,
     "dynamodb": named_resource_requests("dynamodb"),
     "glue": named_resource_requests("glue"),
@@ -306,8 +330,27 @@ def state_machine_calls(stack: Stack) -> list[Check]:
     events = stack.client("events")
     rule = f"airline-pipeline-{stack.parameters['Environment']}-file-landed"
     for target in events.list_targets_by_rule(Rule=rule)["Targets"]:
-        checks.append(Check(role_name(target["RoleArn"]), "states:StartExecution", target["Arn"], "EventBridge"))
+        if target["Arn"].startswith("arn:aws:sqs:"):
+            assert_queue_takes_events_from(stack, target["Arn"], rule)
+        else:
+            checks.append(Check(role_name(target["RoleArn"]), "states:StartExecution", target["Arn"], "EventBridge"))
     return checks
+
+
+def assert_queue_takes_events_from(stack: Stack, queue_arn: str, rule: str) -> None:
+    """An SQS target is allowed by the queue's resource policy (no role): EventBridge, for this rule only."""
+    sqs = stack.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"
+    assert any(
+        statement["Effect"] == "Allow"
+        and statement["Principal"] == {"Service": "events.amazonaws.com"}
+        and statement["Action"] in ("sqs:SendMessage", ["sqs:SendMessage"])
+        and statement["Resource"] == queue_arn
+        and statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+        for statement in policy["Statement"]
+    ), policy
 
 
 def lambda_service_calls(stack: Stack) -> list[Check]:
@@ -322,6 +365,16 @@ def lambda_service_calls(stack: Stack) -> list[Check]:
         if (configuration.get("TracingConfig") or {}).get("Mode") == "Active":
             for action in ("PutTraceSegments", "PutTelemetryRecords"):
                 checks.append(Check(role, f"xray:{action}", "*", "Lambda sends the function's traces"))
+        # an SQS event source mapping polls with the function's role (Lambda docs: SQS execution role)
+        for mapping in stack.client("lambda").list_event_source_mappings(FunctionName=name)["EventSourceMappings"]:
+            queue_arn = mapping["EventSourceArn"]
+            for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
+                checks.append(Check(role, f"sqs:{action}", queue_arn, "Lambda polls the function's queue"))
+            queue = stack.client("sqs").get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+            key = stack.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["KmsMasterKeyId"])
+            for action, resource, _ in kms_use(key["Attributes"].get("KmsMasterKeyId"), stack):
+                if action == "kms:Decrypt":
+                    checks.append(Check(role, action, resource, "Lambda reads the encrypted queue"))
         dead_letters = (configuration.get("DeadLetterConfig") or {}).get("TargetArn")
         if dead_letters:
             checks.append(Check(role, "sqs:SendMessage", dead_letters, "Lambda sends a failed event to the DLQ"))

@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+import time
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from stacks import admission_backlog
 
 from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SAMPLES
 from airline_pipeline.local.demo import LocalPipeline
+from airline_pipeline.local.deployed import StackRunError
 
 SAMPLE = SAMPLES / "flights_2013-01-15.csv"
 DAY = date(2013, 1, 15)
@@ -102,13 +105,17 @@ def test_the_same_file_twice_keeps_one_copy(pipeline: LocalPipeline) -> None:
     assert first.status == "SUCCEEDED"
 
     # When the same bytes are uploaded again (a retried upload: same key, same etag)
-    second = pipeline.run_file(SAMPLE, date(2013, 1, 16), name="twice.csv")
+    since = datetime.now(timezone.utc)
+    key = pipeline.upload(SAMPLE, date(2013, 1, 16), name="twice.csv")
 
-    # Then the duplicate ends as skipped, without a second load or notification
-    assert second.status == "SUCCEEDED"
-    assert "SkippedDuplicate" in second.states
-    assert "StartLoadJob" not in second.states
-    assert second.notification is None
+    # Then the admission starter acknowledges the duplicate (the ledger says LOADED): no execution,
+    # so no second load and no notification
+    deadline = time.monotonic() + 60
+    while admission_backlog(pipeline):
+        assert time.monotonic() < deadline, "the duplicate's event was never taken from the admission queue"
+        time.sleep(0.5)
+    with pytest.raises(StackRunError, match="no execution started"):
+        pipeline.find_execution(key, since, timeout=3)
     # and the warehouse holds one copy
     assert len(fact_rows(pipeline.warehouse_path, "date=2013-01-16/twice.csv")) == first.rows_loaded == 895
 

@@ -23,6 +23,8 @@ FUNCTIONS = [
     "NotifyFunction",
     "GlueLibraryFunction",
     "WarehouseBootstrapFunction",
+    "AdmissionFunction",
+    "FreshnessFunction",
 ]
 
 

@@ -27,8 +27,11 @@ from botocore.stub import ANY, Stubber
 from bs4 import BeautifulSoup
 
 from airline_pipeline import cli
+from airline_pipeline.adapters.ledger import file_id
 from airline_pipeline.adapters.s3 import encode_key, object_created_event
+from airline_pipeline.adapters.sources import decode_event_key
 from airline_pipeline.adapters.warehouse import open_warehouse
+from airline_pipeline.core.admission import execution_name
 from airline_pipeline.engine.ingest import ingest
 from airline_pipeline.ops import reprocess as operations
 from airline_pipeline.ops.reprocess import REPLAY_NAME
@@ -401,6 +404,68 @@ def test_via_state_machine_from_the_command_line(bucket: str, capsys: pytest.Cap
     event = json.loads(sfn.describe_execution(executionArn=execution["execution_arn"])["input"])
     assert event["detail"]["bucket"]["name"] == bucket
     assert event["detail"]["object"]["key"] == encode_key("daily-flights/date=2013-01-04/flights_20130104.csv")
+
+
+def test_via_state_machine_queues_the_range_on_the_stacks_admission_queue(
+    bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stack with a state machine and its admission queue (issue 13: bursts wait there)
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    arn = sfn.create_state_machine(
+        name="pipeline",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    queue_url = sqs.create_queue(QueueName="pipeline-admission")["QueueUrl"]
+    # When days 2..4 are reprocessed through the state machine from the command line
+    code = cli.main(
+        ["reprocess", "--from", "2013-01-02", "--to", "2013-01-04", "--bucket", bucket, "--via-state-machine", arn]
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # Then no execution was started here: every file's replay event waits on the queue for the starter
+    assert code == 0
+    assert (summary["status"], summary["files_found"], summary["executions_failed"]) == ("QUEUED", 3, 0)
+    assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+    bodies = []
+    while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        bodies += [json.loads(m["Body"]) for m in got]
+    assert sorted(b["detail"]["object"]["key"] for b in bodies) == sorted(
+        encode_key(e["file"].split("/", 3)[3]) for e in summary["executions"]
+    )
+    assert {b["replay-name"] for b in bodies} == {REPLAY_NAME}
+    # and each result names the execution the starter will start for that very message
+    keys = [decode_event_key(b["detail"]["object"]["key"]) for b in bodies]
+    names = {
+        execution_name(b["id"], key, file_id(bucket, key, b["detail"]["object"]["etag"]))
+        for b, key in zip(bodies, keys)
+    }
+    assert {e["execution_name"] for e in summary["executions"]} == names
+    assert all(e["execution_arn"].endswith(f":execution:pipeline:{e['execution_name']}") for e in summary["executions"])
+
+
+def test_waiting_for_queued_files_counts_an_execution_not_yet_admitted_as_pending() -> None:
+    # Given a queued file whose execution the starter has not started yet, then has, and it succeeded
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1")
+    stub = Stubber(sfn)
+    arn = f"{STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:queued"
+    stub.add_client_error("describe_execution", "ExecutionDoesNotExist", "not yet")
+    stub.add_response(
+        "describe_execution",
+        {
+            "executionArn": arn,
+            "stateMachineArn": STATE_MACHINE_ARN,
+            "status": "SUCCEEDED",
+            "startDate": "2024-01-01T00:00:00Z",
+        },
+    )
+    queued = operations.ExecutionResult(
+        file="s3://b/k", flight_date=date(2013, 1, 2), execution_name="queued", execution_arn=arn, status="QUEUED"
+    )
+    # When the caller waits
+    with stub:
+        (done,) = operations._wait_for_executions(sfn, [queued], poll_seconds=0, timeout=10)
+    # Then the missing execution was waited for, not reported as failed
+    assert done.status == "SUCCEEDED"
 
 
 # --- history -----------------------------------------------------------------------------------------

@@ -231,7 +231,14 @@ def test_function_imports_from_its_package_alone(
 
 
 #: The functions that read Redshift, all through the package's one reader (awswrangler's Data API reader).
-REDSHIFT_READERS = ("ReportFunction", "WarehouseBootstrapFunction")
+REDSHIFT_READERS = ("ReportFunction", "WarehouseBootstrapFunction", "FreshnessFunction")
+
+
+def test_every_function_of_the_template_is_checked(template: dict[str, Any]) -> None:
+    # Given the template's Lambda functions
+    declared = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    # Then each is built and checked here: a function added later cannot ship untested packaging
+    assert set(FUNCTIONS) == declared
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

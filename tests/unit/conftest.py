@@ -26,6 +26,7 @@ from lambda_support import LOGICAL_IDS, ROOT, FakeLambdaContext, Stack, env_json
 #: The Lambda-side tests need the Lambda extra, moto and cfn-lint. `make glue39` collects tests/unit
 #: under the Glue job's Python 3.9 with the job's pins only: there these files are not collected.
 LAMBDA_TESTS = [
+    "test_admission.py",
     "test_crawler_handler.py",
     "test_freshness_handler.py",
     "test_glue_library_handler.py",

@@ -28,6 +28,7 @@ LOGICAL_IDS = {
     "notify": "NotifyFunction",
     "glue_library": "GlueLibraryFunction",
     "warehouse_bootstrap": "WarehouseBootstrapFunction",
+    "admission": "AdmissionFunction",
     "freshness": "FreshnessFunction",
 }
 

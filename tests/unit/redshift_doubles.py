@@ -16,6 +16,8 @@ import boto3
 import duckdb
 from botocore.stub import Stubber
 
+from airline_pipeline.adapters.warehouse.redshift.sql import file_apply_statements
+from airline_pipeline.adapters.warehouse.redshift.warehouse import SESSION_KEEP_ALIVE_SECONDS
 from airline_pipeline.core import schema
 from airline_pipeline.engine import scan
 
@@ -166,6 +168,33 @@ def expect_batch(
     """``batch_execute_statement``; pass ``sqls=None`` to accept any statements."""
     expected = None if sqls is None else {"Sqls": sqls, **(args or SERVERLESS_ARGS)}
     stubber.add_response("batch_execute_statement", {"Id": statement_id}, expected)
+
+
+#: The Data API session a file load stages in and applies in (the service model's SessionId pattern).
+SESSION_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+
+
+def expect_stage(
+    stubber: Stubber, sqls: Any, *, statement_id: str = "batch-1", args: Optional[dict[str, str]] = None
+) -> None:
+    """A file load's first ``batch_execute_statement``: it opens a session kept alive for the second."""
+    expected = (
+        None
+        if sqls is None
+        else {"Sqls": sqls, "SessionKeepAliveSeconds": SESSION_KEEP_ALIVE_SECONDS, **(args or SERVERLESS_ARGS)}
+    )
+    stubber.add_response("batch_execute_statement", {"Id": statement_id, "SessionId": SESSION_ID}, expected)
+
+
+def expect_apply(
+    stubber: Stubber, *statuses: str, statement_id: str = "batch-2", sqls: Optional[list[str]] = None, **final: Any
+) -> None:
+    """A file load's second batch: the locked DELETE + INSERT in the first batch's session, naming only it.
+
+    ``sqls``: its statements (default: a file-scope load that was not refused)."""
+    expected = {"Sqls": sqls or file_apply_statements(), "SessionId": SESSION_ID}
+    stubber.add_response("batch_execute_statement", {"Id": statement_id, "SessionId": SESSION_ID}, expected)
+    expect_status(stubber, statement_id, *(statuses or ("FINISHED",)), **final)
 
 
 def expect_start(stubber: Stubber, *, statement_id: str = "start-1") -> None:

@@ -29,9 +29,11 @@ from redshift_doubles import (
     STAGING,
     URI,
     StubbedSession,
+    expect_apply,
     expect_batch,
     expect_dimension,
     expect_read,
+    expect_stage,
     expect_start,
     expect_status,
     prepared,
@@ -47,6 +49,8 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
     audit_insert,
     bind,
     copy_sql,
+    file_apply_statements,
+    file_stage_statements,
 )
 from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
 from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
@@ -121,11 +125,12 @@ def airports_with_rejects(session: StubbedSession) -> None:
     assert (result.rows_rejected, result.airports_changed) == (1, len(changed))
 
 
-def file_load(session: StubbedSession, the_batch: Batch = BATCH) -> None:
+def file_load(session: StubbedSession, the_batch: Batch = BATCH, *, refused: bool = False) -> None:
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, None)
+    expect_stage(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
+    expect_apply(session.stubber, sqls=file_apply_statements(scope=the_batch.policy.replace_scope, refused=refused))
     warehouse(session).load_file(prepared(FLIGHTS_CSV), the_batch)
 
 
@@ -137,12 +142,12 @@ REFUSED = BATCH.replace(policy=LoadPolicy(max_rejected_share=0.0, on_threshold="
 def failed_load(
     uri: str, error_sql: str, args: Optional[dict[str, str]], *, then_record_it: bool = False
 ) -> Callable[[StubbedSession], None]:
-    """A load whose transaction fails after its STARTED row; ``then_record_it``: the failure is recorded (UPDATE)."""
+    """A load whose staging transaction fails after its STARTED row; ``then_record_it``: the failure is recorded."""
 
     def scenario(session: StubbedSession) -> None:
         expect_start(session.stubber)
         expect_dimension(session.stubber, sample_airports(), args=args)
-        expect_batch(session.stubber, None)
+        expect_stage(session.stubber, None)
         expect_status(session.stubber, "batch-1", "FAILED", Error="ERROR: Spectrum Scan Error")
         expect_read(
             session.stubber,
@@ -180,7 +185,7 @@ SCENARIOS = {
     "airports-with-rejects": airports_with_rejects,
     "file-load": file_load,
     "file-load-date-scope": lambda session: file_load(session, DATE_SCOPE),
-    "file-load-refused": lambda session: file_load(session, REFUSED),
+    "file-load-refused": lambda session: file_load(session, REFUSED, refused=True),
     "failed-load-serverless": failed_load(URI, LOAD_ERRORS_SERVERLESS, None),
     "failed-load-provisioned": failed_load(CLUSTER_URI, LOAD_ERRORS_PROVISIONED, CLUSTER_ARGS),
     "failure": failure(BATCH),
@@ -235,10 +240,14 @@ def test_each_load_transaction_fits_in_one_batch(sent: dict[str, Sent]) -> None:
     # Given the statements of the batches (one transaction each)
     for name in ("init", "airports", "file-load", "file-load-date-scope", "file-load-refused"):
         batch = [sql for operation, sql, _ in sent[name] if operation == "BatchExecuteStatement"]
-        # Then they are within the Data API's limit, and each load starts with its LOCK
+        # Then they are within the Data API's limit (file-load: its two batches together, so each fits)
         assert 0 < len(batch) <= MAX_BATCH_STATEMENTS
         if name != "init":
-            assert batch[0].startswith("LOCK ")
+            # and the transaction that changes the tables starts with its LOCK; before it (a file load's
+            # staging transaction) only session temp tables are created and filled
+            locked = next(n for n, sql in enumerate(batch) if sql.startswith("LOCK "))
+            assert all(sql.startswith(("CREATE TEMP TABLE stage_", "COPY stage_")) for sql in batch[:locked]), name
+            assert (name, locked) != ("file-load", 0), "a file load stages before it locks"
 
 
 def batch_sqls(sent: Sent) -> list[str]:
@@ -265,7 +274,7 @@ def test_a_date_scope_load_replaces_every_row_of_its_date_in_the_same_one_transa
         f"DELETE FROM {schema.FACT} WHERE source_file IN (SELECT source_file FROM stage_audit)",
         f"DELETE FROM {schema.REJECTED} WHERE source_file IN (SELECT source_file FROM stage_audit)",
     ]
-    # And everything else is the same sequence, in one batch: LOCK, stage, COPY, delete, insert
+    # And everything else is the same sequence, in the same two batches: stage and COPY, then LOCK, delete, insert
     assert [sql.replace("flight_date", "source_file") for sql in by_date] == by_file
     assert len([op for op, _, _ in sent["file-load-date-scope"] if op == "BatchExecuteStatement"]) == len(by_date)
     for sql in earlier_rows_deletes(by_date):
@@ -290,7 +299,10 @@ def test_a_refused_load_copies_no_fact_row_and_replaces_nothing(sent: dict[str, 
         f"DELETE FROM {schema.FACT} WHERE {same_attempt}",
         f"DELETE FROM {schema.REJECTED} WHERE {same_attempt}",
     ]
-    assert statements[0] == f"LOCK {schema.FACT}, {schema.REJECTED}, {schema.AUDIT}"
+    # and the staging transaction comes first, the locked one second
+    locked = statements.index(f"LOCK {schema.FACT}, {schema.REJECTED}, {schema.AUDIT}")
+    assert locked > 0
+    assert all(sql.startswith(("CREATE TEMP TABLE stage_", "COPY stage_")) for sql in statements[:locked])
 
 
 def test_an_older_warehouse_gets_each_added_audit_column_by_a_statement_of_its_own(sent: dict[str, Sent]) -> None:
@@ -343,3 +355,33 @@ def test_a_failure_row_sql_depends_only_on_which_values_are_null_or_empty(
     # And every other value is a non-empty parameter (the Data API refuses empty ones)
     assert {p["name"] for p in parameters} == {k for k, v in values.items() if v is not None and v != ""}
     assert all(p["value"] for p in parameters)
+
+
+def test_the_exclusive_section_is_delete_and_insert_and_starts_with_the_lock() -> None:
+    # Given a file load's two transactions (one Data API session), with rows staged for every table
+    staged = {table: f"{STAGING}batch/{table}/" for table in (schema.FACT, schema.REJECTED, schema.AUDIT)}
+    stage, apply = file_stage_statements(staged, ROLE), file_apply_statements()
+    targets = {schema.FACT, schema.REJECTED, schema.AUDIT}
+    # Then the first only creates and fills session temp tables: every COPY is there, no target table is written
+    # or locked (CREATE ... LIKE reads a target's definition only)
+    assert [sql.split()[0] for sql in stage] == ["CREATE"] * 3 + ["COPY"] * 3
+    for sql in stage:
+        parsed = sqlglot.parse_one(sql, read="redshift")
+        assert not isinstance(parsed, exp.Command), sql
+        written = parsed.this if isinstance(parsed, exp.Copy) else parsed.this.find(exp.Table)
+        assert not written.db, sql  # a session temp table: no schema, so never one of airlines.*
+    # And the second - the only change readers see - locks the three tables first, always in the same order:
+    # Redshift takes a transaction's snapshot at its first SELECT, DML or CREATE/DROP TABLE ("Serializable
+    # isolation"), so anything before the LOCK would leave the DELETE blind to a load committed meanwhile
+    assert apply[0] == f"LOCK {schema.FACT}, {schema.REJECTED}, {schema.AUDIT}"
+    assert not any(sql.startswith("LOCK ") for sql in apply[1:])
+    # and holds it for DELETE x3 + INSERT x3 only: no COPY from S3 inside the exclusive section
+    assert [sql.split()[0] for sql in apply[1:]] == ["DELETE"] * 3 + ["INSERT"] * 3
+    for sql in apply[1:]:
+        parsed = sqlglot.parse_one(sql, read="redshift")
+        assert isinstance(parsed, (exp.Delete, exp.Insert)), sql
+        assert {f"{t.db}.{t.name}" if t.db else t.name for t in parsed.find_all(exp.Table)} <= targets | {
+            "stage_fact",
+            "stage_rejected",
+            "stage_audit",
+        }, sql

@@ -24,12 +24,15 @@ from redshift_doubles import (
     CLUSTER_URI,
     FLIGHTS_CSV,
     ROLE,
+    SESSION_ID,
     STAGING,
     URI,
     StubbedSession,
+    expect_apply,
     expect_batch,
     expect_dimension,
     expect_read,
+    expect_stage,
     expect_start,
     expect_status,
     prepared,
@@ -49,7 +52,7 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
 from airline_pipeline.adapters.warehouse.redshift.target import RedshiftTarget
 from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
 from airline_pipeline.core import schema, schema_changes
-from airline_pipeline.core.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows
+from airline_pipeline.core.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows, WarehouseError
 from airline_pipeline.core.outcome import Batch
 
 pytestmark = pytest.mark.glue39
@@ -59,15 +62,18 @@ SOURCE = "s3://data-bucket/daily-flights/date=2013-01-15/flights.csv"
 PREFIX = f"{STAGING}{BATCH_ID}/"
 COPY = f"IAM_ROLE '{ROLE}' FORMAT AS PARQUET"
 
-#: The whole load transaction for a file with fact, rejected and audit rows.
-LOAD_STATEMENTS = [
-    "LOCK airlines.daily_flights_fact, airlines.rejected_rows, airlines.load_audit",
+#: A file load's first transaction, for a file with fact, rejected and audit rows: staging in session temp tables.
+STAGE_STATEMENTS = [
     "CREATE TEMP TABLE stage_fact (LIKE airlines.daily_flights_fact)",
     "CREATE TEMP TABLE stage_rejected (LIKE airlines.rejected_rows)",
     "CREATE TEMP TABLE stage_audit (LIKE airlines.load_audit)",
     f"COPY stage_fact FROM '{PREFIX}fact/' {COPY}",
     f"COPY stage_rejected FROM '{PREFIX}rejected/' {COPY}",
     f"COPY stage_audit FROM '{PREFIX}audit/' {COPY}",
+]
+#: Its second transaction, in the same session: the only change readers see, and the only exclusive section.
+APPLY_STATEMENTS = [
+    "LOCK airlines.daily_flights_fact, airlines.rejected_rows, airlines.load_audit",
     "DELETE FROM airlines.daily_flights_fact WHERE source_file IN (SELECT source_file FROM stage_audit)",
     "DELETE FROM airlines.rejected_rows WHERE source_file IN (SELECT source_file FROM stage_audit)",
     "DELETE FROM airlines.load_audit WHERE finished_at IS NULL AND batch_id IN (SELECT batch_id FROM stage_audit)"
@@ -303,13 +309,14 @@ def test_two_long_uris_sharing_1024_bytes_are_staged_whole(
     assert first != second
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, None)
+    expect_stage(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
+    expect_apply(session.stubber)
     # When the first is loaded
     warehouse.load_file(prepared(FLIGHTS_CSV), batch(source_file=first))
     # Then the fact, rejected and audit rows staged for COPY carry its whole name, not a 1,024-byte prefix
     # (the transaction deletes by the staged name: a prefix would be the second file's too)
-    [staged] = session.staged
+    staged = session.staged[0]
     for part in ("fact", "rejected", "audit"):
         files = [item for key, item in staged.items() if f"/{part}/" in key]
         assert files, part
@@ -329,6 +336,14 @@ def test_staging_refuses_an_identity_too_long_instead_of_cutting_it() -> None:
     assert con.execute(detail, ["abcdef"]).fetchall() == [("abcd",)]
 
 
+def expect_staged(session: StubbedSession) -> None:
+    """A load's STARTED row, its dimension read and its staging batch, all fine (the apply is up to the test)."""
+    expect_start(session.stubber)
+    expect_dimension(session.stubber, sample_airports())
+    expect_stage(session.stubber, STAGE_STATEMENTS)
+    expect_status(session.stubber, "batch-1", "FINISHED")
+
+
 # --- load_file -------------------------------------------------------------------------------------
 
 
@@ -338,15 +353,16 @@ def test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_inser
     # Given Redshift holds the sample airports, and the load batch runs for a while
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, LOAD_STATEMENTS)
+    expect_stage(session.stubber, STAGE_STATEMENTS)
     expect_status(session.stubber, "batch-1", "SUBMITTED", "STARTED", "FINISHED")
+    expect_apply(session.stubber, "STARTED", "FINISHED")
     the_batch = batch()
     s3_calls: list[str] = []
     warehouse.s3.meta.events.register("before-call.s3", lambda model, **_: s3_calls.append(model.name))
     # When the sample flights file is loaded
     summary = warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
     # Then its first call committed a STARTED audit row - one statement, no finish time, values as parameters -
-    # which the load's transaction then replaces (the DELETE ... finished_at IS NULL of LOAD_STATEMENTS)
+    # which the load's second transaction then replaces (the DELETE ... finished_at IS NULL of APPLY_STATEMENTS)
     operation, sql, parameters = session.sent[0]
     assert operation == "ExecuteStatement"
     assert sql.startswith("INSERT INTO airlines.load_audit (")
@@ -359,7 +375,9 @@ def test_load_file_runs_the_exact_transaction_and_stages_what_duckdb_would_inser
     assert summary == reference
     assert (summary.rows_rejected, summary.unknown_airports, summary.unknown_airport_ids) == (3, 1, [99999])
     # And each staged file holds exactly the rows DuckDB inserted (timestamps of this run aside)
-    [staged] = session.staged
+    # (snapshots of the staging bucket at the two batches: the COPY reads the files, the apply needs none)
+    staged = session.staged[0]
+    assert len(session.staged) == 2
     assert sorted(staged) == [f"staging/{BATCH_ID}/{t}/part-1.parquet" for t in ("audit", "fact", "rejected")]
     fact = staged[f"staging/{BATCH_ID}/fact/part-1.parquet"]
     rejected = staged[f"staging/{BATCH_ID}/rejected/part-1.parquet"]
@@ -383,10 +401,8 @@ def test_staged_parquet_matches_the_tables_column_order_and_types(
     session: StubbedSession, warehouse: RedshiftWarehouse
 ) -> None:
     # Given a load of the sample (Parquet COPY into Redshift is positional)
-    expect_start(session.stubber)
-    expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, LOAD_STATEMENTS)
-    expect_status(session.stubber, "batch-1", "FINISHED")
+    expect_staged(session)
+    expect_apply(session.stubber)
     warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     # Then every staged file has its table's columns, in order, with the Parquet type COPY expects
     parquet_type = {
@@ -414,9 +430,10 @@ def test_a_file_without_rejected_rows_copies_no_rejected_file_but_still_replaces
     path.write_text("Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nAA,10397,12478,5,\nDL,10397,12478,,\n")
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expected = [sql for sql in LOAD_STATEMENTS if not sql.startswith("COPY stage_rejected")]
-    expect_batch(session.stubber, expected)
+    expected = [sql for sql in STAGE_STATEMENTS if not sql.startswith("COPY stage_rejected")]
+    expect_stage(session.stubber, expected)
     expect_status(session.stubber, "batch-1", "FINISHED")
+    expect_apply(session.stubber)  # its DELETE of the file's old rejected rows is there all the same
     # When it is loaded
     summary = warehouse.load_file(prepared(path), batch())
     # Then there is no COPY of an empty rejected set, while the DELETE of the file's old rejected rows stays
@@ -442,10 +459,10 @@ def test_a_file_with_only_a_header_raises_no_data_rows_and_loads_nothing(
 def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
     session: StubbedSession, warehouse: RedshiftWarehouse
 ) -> None:
-    # Given the batch fails at its first COPY and sys_load_error_detail explains why
+    # Given the staging batch fails at its first COPY and sys_load_error_detail explains why
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, LOAD_STATEMENTS)
+    expect_stage(session.stubber, STAGE_STATEMENTS)
     expect_status(
         session.stubber,
         "batch-1",
@@ -455,10 +472,10 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
         SubStatements=[
             {"Id": "batch-1:1", "Status": "FINISHED"},
             {
-                "Id": "batch-1:5",
+                "Id": "batch-1:4",
                 "Status": "FAILED",
                 "Error": "ERROR: Spectrum Scan Error",
-                "QueryString": LOAD_STATEMENTS[4],
+                "QueryString": STAGE_STATEMENTS[3],
             },
         ],
     )
@@ -477,7 +494,9 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
     with pytest.raises(LoadFailed) as failure:
         warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
     # Then the error names the failing statement and carries the COPY error text for the notification
-    assert "statement 5 (COPY stage_fact" in str(failure.value)
+    assert "statement 4 (COPY stage_fact" in str(failure.value)
+    # and no second batch was sent: nothing of the file became visible (the Stubber refuses an unexpected call)
+    assert [operation for operation, _, _ in session.sent].count("BatchExecuteStatement") == len(STAGE_STATEMENTS)
     assert "Invalid digit, Value 'x'" in failure.value.details
     assert "dep_delay" in failure.value.details
     # And the staged files are kept for inspection
@@ -498,12 +517,92 @@ def test_a_failed_copy_raises_load_failed_with_the_load_error_detail(
     session.stubber.assert_no_pending_responses()
 
 
+def expect_failure_recorded(session: StubbedSession) -> None:
+    session.stubber.add_response("execute_statement", {"Id": "fail-1"}, None)
+    expect_status(session.stubber, "fail-1", "FINISHED")
+
+
+def load_as_the_job_does(warehouse: RedshiftWarehouse, the_batch: Batch) -> WarehouseError:
+    """load_file, and on a warehouse error the FAILED audit row, as engine.ingest does; the error."""
+    with pytest.raises(WarehouseError) as failure:
+        warehouse.load_file(prepared(FLIGHTS_CSV), the_batch)
+    warehouse.record_failure(the_batch, f"{failure.value.code}: {failure.value}")
+    return failure.value
+
+
+def test_a_session_gone_before_the_apply_batch_fails_the_load_whole_and_records_it(
+    session: StubbedSession, warehouse: RedshiftWarehouse
+) -> None:
+    # Given the staging batch committed, and then the Data API refuses its session (expired, or closed)
+    expect_staged(session)
+    session.stubber.add_client_error(
+        "batch_execute_statement",
+        service_error_code="ValidationException",
+        service_message="Session is not available",
+        expected_params={"Sqls": APPLY_STATEMENTS, "SessionId": SESSION_ID},
+    )
+    expect_failure_recorded(session)
+    the_batch = batch()
+    # When the file is loaded (and the failure recorded, as the Glue job's ingest does)
+    error = load_as_the_job_does(warehouse, the_batch)
+    # Then the load failed saying which step and why, and nothing of the file was applied: the apply batch
+    # was never accepted, and the staging batch wrote only session temp tables
+    assert "could not apply batch" in str(error)
+    assert "Session is not available" in str(error)
+    # And the attempt's STARTED row became FAILED, through a new statement that needs no session
+    operation, sql, parameters = session.sent[-1]
+    assert operation == "ExecuteStatement"
+    assert sql.startswith("UPDATE airlines.load_audit SET status")
+    assert {p["name"]: p["value"] for p in parameters}["status"] == "FAILED"
+    # And the staged files are kept for inspection
+    assert len(staged_keys()) == 3
+    session.stubber.assert_no_pending_responses()
+
+
+def test_an_apply_batch_that_fails_rolls_back_whole_and_the_load_is_recorded_failed(
+    session: StubbedSession, warehouse: RedshiftWarehouse
+) -> None:
+    # Given the apply batch fails at its INSERT (e.g. a serialization or disk-full error): Redshift rolls it back
+    expect_staged(session)
+    expect_apply(
+        session.stubber,
+        "FAILED",
+        Error="ERROR: Disk Full",
+        SubStatements=[
+            {"Id": "batch-2:5", "Status": "FAILED", "Error": "ERROR: Disk Full", "QueryString": APPLY_STATEMENTS[4]}
+        ],
+    )
+    expect_failure_recorded(session)
+    # When the file is loaded
+    error = load_as_the_job_does(warehouse, batch())
+    # Then it is LoadFailed naming the statement; no COPY error lookup (the COPYs had succeeded)
+    assert isinstance(error, LoadFailed)
+    assert "statement 5 (INSERT INTO airlines.daily_flights_fact" in str(error)
+    assert not any("load_error" in sql for _, sql, _ in session.sent)
+    session.stubber.assert_no_pending_responses()
+
+
+def test_a_staging_batch_without_a_session_id_applies_nothing(
+    session: StubbedSession, warehouse: RedshiftWarehouse
+) -> None:
+    # Given a Data API that answers the staging batch without a SessionId (the session was not kept)
+    expect_start(session.stubber)
+    expect_dimension(session.stubber, sample_airports())
+    session.stubber.add_response("batch_execute_statement", {"Id": "batch-1"}, None)
+    expect_status(session.stubber, "batch-1", "FINISHED")
+    expect_failure_recorded(session)
+    # When the file is loaded / Then it fails before any apply (the temp tables would not be there)
+    error = load_as_the_job_does(warehouse, batch())
+    assert "returned no SessionId" in str(error)
+    session.stubber.assert_no_pending_responses()
+
+
 def test_a_provisioned_cluster_reads_copy_errors_from_stl_load_errors(session: StubbedSession) -> None:
     # Given a provisioned-cluster warehouse whose load fails without any COPY error rows
     warehouse = RedshiftWarehouse.from_uri(CLUSTER_URI, boto3_session=session, poll_initial=0)
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports(), args=CLUSTER_ARGS)
-    expect_batch(session.stubber, LOAD_STATEMENTS, args=CLUSTER_ARGS)
+    expect_stage(session.stubber, STAGE_STATEMENTS, args=CLUSTER_ARGS)
     expect_status(session.stubber, "batch-1", "FAILED", Error="ERROR: permission denied for relation load_audit")
     expect_read(
         session.stubber,
@@ -526,7 +625,7 @@ def test_a_load_that_outlives_the_timeout_is_cancelled(session: StubbedSession) 
     warehouse = RedshiftWarehouse.from_uri(URI, boto3_session=session, poll_initial=0, timeout=0)
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, LOAD_STATEMENTS)
+    expect_stage(session.stubber, STAGE_STATEMENTS)
     expect_status(session.stubber, "batch-1", "STARTED")
     session.stubber.add_response("cancel_statement", {"Status": True}, {"Id": "batch-1"})
     # When the file is loaded / Then the statement is cancelled (so it cannot commit later) and LoadFailed raised
@@ -541,8 +640,9 @@ def test_a_batch_id_with_unsafe_characters_gets_a_safe_unique_staging_key(
     # Given a batch id (e.g. a Step Functions execution name) with a quote and a space
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
-    expect_batch(session.stubber, None)
+    expect_stage(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
+    expect_apply(session.stubber)
     # When the file is loaded
     warehouse.load_file(prepared(FLIGHTS_CSV), batch(batch_id="it's run 1"))
     # Then the staging key is cleaned and suffixed with a hash; the id itself is only in the Parquet rows

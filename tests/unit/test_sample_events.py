@@ -57,6 +57,7 @@ EXPECTED_FILES = {
     "crawler_catalog",
     "report",
     "glue_library_create",
+    "admission_sqs",
     "warehouse_bootstrap_create",
     "freshness_scheduled",
     "env",

@@ -34,6 +34,14 @@ def test_each_function_requires_only_the_variables_it_reads() -> None:
         "crawler": ["CRAWLER_NAME", "CRAWLER_TIMEOUT_SECONDS"],
         "report": ["WAREHOUSE_URI"],
         "notify": ["LEDGER_TABLE", "TOPIC_ARN", "WAREHOUSE_URI"],
+        "admission": [
+            "ADMISSION_BACKOFF_MAX_SECONDS",
+            "ADMISSION_BACKOFF_SECONDS",
+            "ADMISSION_QUEUE_URL",
+            "LEDGER_TABLE",
+            "MAX_RUNNING",
+            "STATE_MACHINE_ARN",
+        ],
         "freshness": [
             "DATA_PREFIX",
             "EXPECTED_BY",

@@ -83,9 +83,16 @@ def test_bucket_policy_denies_plain_http(resources: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def rule(resources: dict[str, Any]) -> dict[str, Any]:
-    event = resources["PipelineStateMachine"]["Properties"]["Events"]["FileLanded"]
-    assert event["Type"] == "EventBridgeRule"
-    return dict(event["Properties"])
+    # the rule feeds the admission queue (issue 13); its retry policy is the queue target's
+    event = resources["FileLandedRule"]["Properties"]
+    (target,) = event["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["AdmissionQueue", "Arn"]}
+    return {
+        "Pattern": event["EventPattern"],
+        "RetryPolicy": target["RetryPolicy"],
+        "DeadLetterConfig": target["DeadLetterConfig"],
+        "RuleName": event["Name"],
+    }
 
 
 def test_rule_matches_csv_objects_under_the_prefix_only(rule: dict[str, Any]) -> None:
@@ -147,6 +154,8 @@ def comment_before(statement: Any) -> str:
 UNSCOPABLE = {
     "cloudwatch log delivery": ({"logs:CreateLogDelivery", "logs:PutResourcePolicy"}, "resource-level"),
     "data api statements": ({"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"}, "no resource"),
+    # A batch in an open session (SessionId) names no workgroup; IAM sees the session's owner.
+    "data api session": ({"redshift-data:BatchExecuteStatement"}, "session"),
     "kms key policy": ({"kms:*"}, "is this key"),
     "kms key policy services": ({"kms:Decrypt"}, "is this key"),
     "x-ray trace submission": ({"xray:PutTraceSegments", "xray:GetSamplingRules"}, "no resource type"),
@@ -168,6 +177,12 @@ def test_every_star_resource_is_an_unscopable_action_with_a_comment(template: di
             # limited to the caller's own statements
             assert statement["Condition"] == {
                 "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+            }
+        if kinds[0] == "data api session":
+            # only in a session the caller itself opened, and nothing else on '*'
+            assert actions == {"redshift-data:BatchExecuteStatement"}
+            assert statement["Condition"] == {
+                "StringEquals": {"redshift-data:session-owner-iam-userid": "${aws:userid}"}
             }
         if kinds[0].startswith("kms key policy"):
             assert statement.start_mark.line > 0
@@ -202,6 +217,7 @@ def test_every_function_runs_python311_with_the_domain_layer(
         "NotifyFunction",
         "GlueLibraryFunction",
         "WarehouseBootstrapFunction",
+        "AdmissionFunction",
         "FreshnessFunction",
     }
     for name, function in found.items():
@@ -242,7 +258,9 @@ def test_globals_set_every_setting(template: dict[str, Any]) -> None:
         resource = template["Resources"][LOGICAL_IDS[function]]
         own = set(resource["Properties"].get("Environment", {}).get("Variables", {}))
         required = {name.upper() for name, field in model.model_fields.items() if field.is_required()}
-        # Then every variable it requires is set (the freshness check's own three only on its function)
+        # Then every variable it requires is set (the freshness check's own three,
+        # the admission starter's state machine and queue, which the Globals cannot name: the state machine refers to
+        # the functions)
         assert required <= variables | own, (function, required - variables - own)
 
 
@@ -275,6 +293,34 @@ def test_function_may_make_the_calls_its_step_makes(resources: dict[str, Any], f
     assert needed <= policy_actions(resources[function])
 
 
+# --- admission: bursts wait in a queue (issue 13) ----------------------------------------------------------
+
+
+def test_admission_waits_for_the_glue_jobs_own_limit_and_follows_lambdas_sqs_rules(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    # Given the starter, its queue and the Glue job
+    function = resources["AdmissionFunction"]["Properties"]
+    queue = resources["AdmissionQueue"]["Properties"]
+    source = function["Events"]["FileQueued"]["Properties"]
+    # Then the starter admits as many executions as the job runs at once: one parameter for both
+    limit = {"Ref": "MaxConcurrentLoads"}
+    assert function["Environment"]["Variables"]["MAX_RUNNING"] == limit
+    assert resources["JoinAndLoadJob"]["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"] == limit
+    # and the mapping follows the Lambda SQS docs: partial batch responses, MaximumConcurrency >= 2,
+    # a queue visibility timeout of at least six times the function timeout
+    assert source["Queue"] == {"Fn::GetAtt": ["AdmissionQueue", "Arn"]}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 2 <= source["ScalingConfig"]["MaximumConcurrency"] <= 1000
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    # and a waiting file outlives a long backlog before its message is given up to the DLQ
+    backoff = template["Parameters"]["AdmissionBackoffMaxSeconds"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] * backoff["Default"] >= 3 * 24 * 3600
+    assert backoff["MaxValue"] == 12 * 3600, "SQS's longest visibility timeout"
+    assert queue["KmsMasterKeyId"] == resources["AdmissionDeadLetterQueue"]["Properties"]["KmsMasterKeyId"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["AdmissionDeadLetterQueue", "Arn"]}
+
+
 # --- the Glue job ---------------------------------------------------------------------------------------
 
 
@@ -288,7 +334,7 @@ def test_glue_job_is_a_python_shell_39_job(job: dict[str, Any]) -> None:
     assert job["Command"]["PythonVersion"] == "3.9"
     assert job["MaxCapacity"] in (0.0625, 1)
     assert job["MaxRetries"] == 0, "Step Functions owns retries (and reports the failure)"
-    assert job["ExecutionProperty"]["MaxConcurrentRuns"] >= 1
+    assert job["ExecutionProperty"]["MaxConcurrentRuns"] == {"Ref": "MaxConcurrentLoads"}
 
 
 def test_glue_job_runs_what_glue_library_published_and_nothing_from_pypi(
@@ -567,7 +613,8 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 def test_after_the_sam_transform_every_function_merges_the_domain_layer_last(translated: dict[str, Any]) -> None:
     # Given the Lambda functions CloudFormation creates (SAM merged Globals layers before each function's own)
     lambdas = {name: r for name, r in translated.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(lambdas) == 7
+    # (every function folder's, and no other: a new function cannot slip past this check)
+    assert set(lambdas) == set(LOGICAL_IDS.values())
     for name, function in lambdas.items():
         # Then the last layer, whose files overwrite the others' in /opt, is the domain layer
         last = function["Properties"]["Layers"][-1]

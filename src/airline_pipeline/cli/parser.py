@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--via-state-machine",
         metavar="ARN",
-        help="instead of loading here, start one execution per file with the EventBridge event (needs --bucket)",
+        help="instead of loading here, put each file's EventBridge event on the stack's admission queue, which "
+        "starts executions as load slots free up (or start them directly if the stack has none; needs --bucket)",
     )
     sub.add_argument("--wait", action="store_true", help="with --via-state-machine: wait for the executions")
     sub.set_defaults(func=cmd_reprocess)

@@ -1,1 +1,2 @@
-"""The pure core: input contract, schema (+ later column additions), errors, a load's outcome, cost model. No I/O."""
+"""The pure core: input contract, schema (+ later column additions), errors, a load's outcome, cost model, admission
+rules. No I/O, no AWS."""

@@ -28,6 +28,7 @@ from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import DATA_PREFIX
 from airline_pipeline.core.errors import ConfigError
 from airline_pipeline.core.outcome import LoadSummary
+from airline_pipeline.ops.admission_queue import admission_queue_url, enqueue_events
 from airline_pipeline.ops.day_files import FoundFile, find_local_files, find_s3_files, require_files
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class ExecutionResult(BaseModel):
     flight_date: date
     execution_name: str
     execution_arn: Optional[str] = None
-    #: STARTED, START_FAILED, or with ``wait`` the execution's final (or last seen) status.
+    #: STARTED, START_FAILED, QUEUED, QUEUE_FAILED, or with ``wait`` the execution's final (or last seen) status.
     status: str
     error: Optional[str] = None
 
@@ -202,6 +203,7 @@ def reprocess_via_state_machine(
     wait_timeout: float = 3600.0,
     s3_client: Any = None,
     sfn_client: Any = None,
+    sqs_client: Any = None,
     progress: bool = False,
 ) -> StateMachineReprocessSummary:
     """Start one execution per file with the EventBridge ``Object Created`` event as input.
@@ -209,28 +211,33 @@ def reprocess_via_state_machine(
     The input is built by :func:`~airline_pipeline.adapters.s3.object_created_event`: the event EventBridge
     would send, marked with ``replay-name`` like an archive replay, so the validate step loads the
     file again even when its ledger entry says LOADED. With ``wait`` the executions are polled until
-    they end.
+    they end. When the stack has an admission queue (template.yaml, issue 13) the events go there
+    instead, and the starter admits them as load slots free up: a long range waits, it does not fail.
     """
     region, account = _arn_region_account(state_machine_arn)
     files = find_s3_files(bucket, date_from=date_from, date_to=date_to, prefix=prefix, s3_client=s3_client)
     where = f"s3://{bucket}/{prefix}"
     require_files(files, where, date_from, date_to)
     sfn = sfn_client or aws.client("stepfunctions")
+    sqs = sqs_client or aws.client("sqs")
+    queue_url = admission_queue_url(sqs, state_machine_arn)
     results = []
-    with _progress_bar(len(files), progress, desc="start executions") as bar:
-        for found in files:
+    with _progress_bar(len(files), progress, desc="queue files" if queue_url else "start executions") as bar:
+        if queue_url:
+            results = _enqueue(sqs, queue_url, state_machine_arn, bucket, files, bar=bar)
+        for found in files if not queue_url else []:
             results.append(_start_execution(sfn, state_machine_arn, bucket, found, region=region, account=account))
             bar.update(1)
     if wait:
-        results = _wait_for_executions(sfn, results, poll_seconds=poll_seconds, timeout=wait_timeout)
-    ok_states = {"SUCCEEDED"} if wait else {"STARTED"}
+        results = _wait_for_executions(sfn, results, poll_seconds=poll_seconds, timeout=wait_timeout, progress=progress)
+    ok_states = {"SUCCEEDED"} if wait else {"STARTED", "QUEUED"}
     failed = sum(r.status not in ok_states for r in results)
     return StateMachineReprocessSummary(
         date_from=date_from,
         date_to=date_to,
         source=where,
         state_machine_arn=state_machine_arn,
-        status="FAILED" if failed else ("SUCCEEDED" if wait else "STARTED"),
+        status="FAILED" if failed else ("SUCCEEDED" if wait else ("QUEUED" if queue_url else "STARTED")),
         files_found=len(files),
         executions_started=sum(r.execution_arn is not None for r in results),
         executions_failed=failed,
@@ -270,24 +277,63 @@ def _start_execution(
     return result.model_copy(update={"execution_arn": started["executionArn"]})
 
 
-def _wait_for_executions(
-    sfn: Any, results: list[ExecutionResult], *, poll_seconds: float, timeout: float
+def _enqueue(
+    sqs: Any, queue_url: str, arn: str, bucket: str, files: list[FoundFile], *, bar: Any
 ) -> list[ExecutionResult]:
-    """Poll ``describe_execution`` until every started execution is in a final state (or ``timeout``)."""
+    """Each file's replay event on the admission queue; results are QUEUED (or QUEUE_FAILED with why)."""
+    region, account = _arn_region_account(arn)
+    events = [
+        object_created_event(
+            bucket,
+            found.location[len(f"s3://{bucket}/") :],
+            size=found.size or 0,
+            etag=found.etag or "",
+            region=region,
+            account=account,
+            replay_name=REPLAY_NAME,
+        )
+        for found in files
+    ]
+    outcomes = enqueue_events(sqs, queue_url, arn, events, advance=bar.update)
+    return [
+        ExecutionResult(
+            file=found.location,
+            flight_date=found.flight_date,
+            execution_name=execution_arn.rsplit(":", 1)[1],
+            execution_arn=None if error else execution_arn,
+            status="QUEUE_FAILED" if error else "QUEUED",
+            error=error,
+        )
+        for found, (execution_arn, error) in zip(files, outcomes)
+    ]
+
+
+def _wait_for_executions(
+    sfn: Any, results: list[ExecutionResult], *, poll_seconds: float, timeout: float, progress: bool = False
+) -> list[ExecutionResult]:
+    """Poll ``describe_execution`` until every started execution is in a final state (or ``timeout``).
+
+    A queued file's execution does not exist until the starter admits it: it stays pending.
+    """
     deadline = time.monotonic() + timeout
     pending = {r.execution_arn for r in results if r.execution_arn}
     status: dict[str, tuple[str, Optional[str]]] = {}
-    while pending:
-        for arn in sorted(pending):
-            described = sfn.describe_execution(executionArn=arn)
-            state = described["status"]
-            status[arn] = (state, described.get("error") or described.get("cause"))
-            if state in _FINAL_EXECUTION_STATES:
-                pending.discard(arn)
-                log.info("%s: %s", arn.rsplit(":", 1)[-1], state)
-        if not pending or time.monotonic() >= deadline:
-            break
-        time.sleep(poll_seconds)
+    with _progress_bar(len(pending), progress, desc="executions finished") as bar:
+        while pending:
+            for arn in sorted(pending):
+                try:
+                    described = sfn.describe_execution(executionArn=arn)
+                except sfn.exceptions.ExecutionDoesNotExist:
+                    continue  # still waiting in the admission queue
+                state = described["status"]
+                status[arn] = (state, described.get("error") or described.get("cause"))
+                if state in _FINAL_EXECUTION_STATES:
+                    pending.discard(arn)
+                    bar.update(1)
+                    log.info("%s: %s", arn.rsplit(":", 1)[-1], state)
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(poll_seconds)
     if pending:
         log.warning("%d executions still running after %.0fs", len(pending), timeout)
     return [

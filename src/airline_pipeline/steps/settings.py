@@ -59,6 +59,23 @@ class NotifySettings(LedgerSettings, LineageSettings):
     topic_arn: str = Field(description="TOPIC_ARN: SNS topic for outcome notifications")
 
 
+#: SQS's largest visibility timeout (12 hours): the longest a waiting file can be put back.
+MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+
+
+class AdmissionSettings(_StepSettings):
+    """The admission starter (template.yaml: AdmissionFunction). It reads the ledger but never claims."""
+
+    state_machine_arn: str = Field(description="STATE_MACHINE_ARN: the pipeline the starter starts")
+    admission_queue_url: str = Field(description="ADMISSION_QUEUE_URL: the queue whose messages wait")
+    ledger_table: str = Field(description="LEDGER_TABLE: bucket/key/etag claims (read only here)")
+    max_running: int = Field(ge=1, description="MAX_RUNNING: executions allowed at once (Glue MaxConcurrentRuns)")
+    admission_backoff_seconds: int = Field(ge=1, description="ADMISSION_BACKOFF_SECONDS: first wait for a free slot")
+    admission_backoff_max_seconds: int = Field(
+        ge=1, le=MAX_VISIBILITY_SECONDS, description="ADMISSION_BACKOFF_MAX_SECONDS: longest wait between tries"
+    )
+
+
 class FreshnessSettings(_StepSettings):
     """The ExpectedBy check (template.yaml FreshnessFunction + Globals)."""
 
@@ -77,6 +94,7 @@ STEP_SETTINGS: dict[str, type[_StepSettings]] = {
     "crawler": CrawlerSettings,
     "report": ReportSettings,
     "notify": NotifySettings,
+    "admission": AdmissionSettings,
     "freshness": FreshnessSettings,
 }
 

@@ -91,6 +91,9 @@ def _fake_redshift(params: dict[str, Any], model: Any, **_: Any) -> Optional[tup
         statement_id = f"fake-{len(_STATEMENTS) + 1}"
         _STATEMENTS[statement_id] = str(request.get("Sql") or request.get("Sqls") or "")
         body: dict[str, Any] = {"Id": statement_id}
+        # A call that keeps its session alive (or runs in one) gets the session's id back, as the Data API answers
+        if "SessionKeepAliveSeconds" in request or "SessionId" in request:
+            body["SessionId"] = request.get("SessionId") or f"00000000-0000-4000-8000-{len(_STATEMENTS):012d}"
     elif operation == "DescribeStatement":
         body = {"Id": request["Id"], "Status": "FINISHED", "HasResultSet": True}
     elif operation == "GetStatementResult":
@@ -110,11 +113,15 @@ class _Response:
     headers: dict[str, str] = {}  # noqa: RUF012 - read-only stand-in for an HTTP response
 
 
-class _AfterBotocoreHandlers(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``botocore.handlers`` as usual, then appends :func:`_record` to its BUILTIN_HANDLERS."""
+class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds module ``name`` as usual, then calls ``then(module)`` once the module has run."""
+
+    def __init__(self, name: str, then: Any) -> None:
+        self.name = name
+        self.then = then
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "botocore.handlers":
+        if name != self.name:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:
@@ -128,11 +135,22 @@ class _AfterBotocoreHandlers(importlib.abc.MetaPathFinder, importlib.abc.Loader)
 
     def exec_module(self, module: Any) -> None:
         self._inner.exec_module(module)
-        module.BUILTIN_HANDLERS.append(("before-parameter-build", _record))
-        if os.environ.get("AIRLINE_PIPELINE_FAKE_REDSHIFT"):
-            module.BUILTIN_HANDLERS.append(("before-call.redshift-data", _fake_redshift))
+        self.then(module)
+
+
+def _add_handlers(handlers: Any) -> None:
+    """Append :func:`_record` (and the fake Redshift) to ``botocore.handlers.BUILTIN_HANDLERS``."""
+    handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _record))
+    if os.environ.get("AIRLINE_PIPELINE_FAKE_REDSHIFT"):
+        handlers.BUILTIN_HANDLERS.append(("before-call.redshift-data", _fake_redshift))
 
 
 _COMPONENT = _component() if _LOG else None
 if _COMPONENT:
-    sys.meta_path.insert(0, _AfterBotocoreHandlers())
+    sys.meta_path.insert(0, _AfterImport("botocore.handlers", _add_handlers))
+
+# The emulator's own process (no component): its Glue enforces MaxConcurrentRuns (glue_limit.py).
+if _COMPONENT is None and os.environ.get("AIRLINE_PIPELINE_GLUE_MAX_CONCURRENT_RUNS"):
+    import glue_limit
+
+    sys.meta_path.insert(0, _AfterImport("ministack.services.glue", glue_limit.wrap))

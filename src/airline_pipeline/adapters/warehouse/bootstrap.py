@@ -50,14 +50,14 @@ LOADER = "airline_pipeline_loader"
 READER = "airline_pipeline_reader"
 
 #: What each principal's code runs, table by table (see the README for the statement each serves).
-#: The Glue job's load transaction (``file_load_statements``): LOCK fact, rejected, audit; temp tables
-#: LIKE them (PostgreSQL, Redshift's base, requires SELECT on a LIKE source); COPY into the temp tables;
-#: DELETE the file's earlier fact/rejected rows (DELETE needs SELECT to read the WHERE columns); INSERT
-#: fact, rejected, audit; the FAILED audit row (``failure_insert``); the dimension read
-#: (``_copy_dimension``). LOCK takes ACCESS EXCLUSIVE, which Redshift documents without a privilege;
-#: PostgreSQL requires UPDATE or DELETE for it, so load_audit gets DELETE for the LOCK alone. COPY
-#: errors come from sys_load_error_detail / stl_load_errors, which every user may read for their own
-#: loads: no grant. tests/unit/test_warehouse_bootstrap.py derives this table from the code's SQL.
+#: The Glue job's file load (``file_stage_statements``, then ``file_apply_statements``): temp tables LIKE fact,
+#: rejected, audit (PostgreSQL, Redshift's base, requires SELECT on a LIKE source); COPY into the temp tables; LOCK the
+#: three; DELETE the file's earlier fact/rejected rows (DELETE needs SELECT to read the WHERE columns); INSERT fact,
+#: rejected, audit; the FAILED audit row (``failure_insert``); the dimension read (``_copy_dimension``). LOCK takes
+#: ACCESS EXCLUSIVE, which Redshift documents without a privilege; PostgreSQL requires UPDATE or DELETE for it, so
+#: load_audit gets DELETE for the LOCK alone. COPY errors come from sys_load_error_detail / stl_load_errors, which every
+#: user may read for their own loads: no grant. tests/unit/test_warehouse_bootstrap.py derives this table from the
+#: code's SQL.
 LOADER_TABLE_PRIVILEGES = {
     schema.FACT: "SELECT, INSERT, DELETE",
     schema.REJECTED: "SELECT, INSERT, DELETE",

@@ -1,4 +1,8 @@
-"""Redshift's sink: a file's rows as Parquet, staged in S3, applied by one Data API batch (one transaction).
+"""Redshift's sink: a file's rows as Parquet, staged in S3, then two Data API batches in one session.
+
+The first batch COPYs the Parquet into session temp tables (nothing any reader sees changes); the
+second locks the target tables and replaces the file's rows from the temp tables (one transaction:
+the only change readers see, and the only exclusive section - DELETE + INSERT, no COPY from S3).
 
 Parquet COPY is positional: each table's rows are written in its exact column order and types
 (:func:`~airline_pipeline.adapters.warehouse.redshift.sql.parquet_select`).
@@ -12,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Optional
 from airline_pipeline.adapters.warehouse.redshift.sql import (
     TABLE_COLUMNS,
     bare_table,
-    file_load_statements,
+    file_apply_statements,
+    file_stage_statements,
     parquet_select,
 )
 from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
@@ -30,8 +35,9 @@ def duck_quote(path: str) -> str:
 
 
 class ParquetSink(Sink):
-    """Writes each table's rows as Parquet under ``workdir``; :meth:`apply` stages them in S3 and runs
-    delete + COPY + audit as one Data API batch (one transaction), then deletes the staged objects."""
+    """Writes each table's rows as Parquet under ``workdir``; :meth:`apply` stages them in S3, COPYs them into
+    temp tables (first batch), replaces the file's rows under the lock (second batch, same session), then
+    deletes the staged objects."""
 
     def __init__(self, warehouse: RedshiftWarehouse, con: Any, batch: Batch, workdir: str) -> None:
         self.warehouse = warehouse
@@ -84,11 +90,14 @@ class ParquetSink(Sink):
             for number, parquet in enumerate(uploads, start=1):
                 uploaded.append(warehouse._upload(parquet, f"{prefix}{table}/part-{number}.parquet"))
             staged[part] = f"{prefix}{table}/" if uploads else None
-        warehouse._run_batch(
-            file_load_statements(
-                staged, warehouse.target.iam_role, scope=self.batch.policy.replace_scope, refused=self.refused
-            ),
-            what=f"load batch {batch_id}",
+        session = warehouse._stage_batch(
+            file_stage_statements(staged, warehouse.target.iam_role, refused=self.refused),
+            what=f"stage batch {batch_id}",
             staged=prefix,
+        )
+        warehouse._run_batch(
+            file_apply_statements(scope=self.batch.policy.replace_scope, refused=self.refused),
+            what=f"apply batch {batch_id}",
+            session=session,
         )
         warehouse._delete_staged(uploaded)

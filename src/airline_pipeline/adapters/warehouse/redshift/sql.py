@@ -78,27 +78,44 @@ def airports_statements(s3_uri: Optional[str], iam_role: str, rejected_uri: Opti
     return statements
 
 
-def file_load_statements(
-    staged: Mapping[str, Optional[str]], iam_role: str, *, scope: str = "file", refused: bool = False
-) -> list[str]:
-    """The file load: one transaction replacing the earlier fact and rejected rows of its ``scope``
-    (``file``: its source_file; ``date``: its flight_date, whatever file they came from) and adding its
-    audit row.
+def _written(refused: bool) -> tuple[str, ...]:
+    """The tables a load adds rows to: a refused file (over a quality threshold) adds no fact row."""
+    return (schema.REJECTED, schema.AUDIT) if refused else (schema.FACT, schema.REJECTED, schema.AUDIT)
+
+
+def file_stage_statements(staged: Mapping[str, Optional[str]], iam_role: str, *, refused: bool = False) -> list[str]:
+    """A file load's first transaction: COPY the staged Parquet into session temp tables. No target table is touched.
 
     ``staged`` maps each of fact, rejected and audit table to the S3 prefix holding its Parquet
-    files, or None when there are no rows to copy (the table's earlier rows are still replaced).
-    ``refused`` (over a quality threshold): no fact row is copied and no earlier row is replaced;
-    the rejected rows and the REJECTED audit row are added.
+    files, or None when there are no rows to copy (its temp table stays empty, and the table's
+    earlier rows are still replaced by :func:`file_apply_statements`). The temp tables live as long
+    as the Data API session, so the second transaction, in the same session, reads them.
+    """
+    written = _written(refused)
+    statements = [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in written]
+    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in written if (uri := staged.get(table))]
+    return statements
+
+
+def file_apply_statements(*, scope: str = "file", refused: bool = False) -> list[str]:
+    """A file load's second transaction: the only one that changes what readers see, and the only one that locks.
+
+    It replaces the earlier fact and rejected rows of its ``scope`` (``file``: its source_file;
+    ``date``: its flight_date, whatever file they came from) and adds its audit row. ``refused`` (over a
+    quality threshold): no fact row is added and no earlier row is replaced; the rejected rows and the
+    REJECTED audit row are added.
+
+    LOCK comes first, before any statement that takes the transaction's snapshot (Redshift takes it
+    at the first SELECT, DML or CREATE/ALTER/DROP TABLE: "Serializable isolation"), so the DELETE
+    sees every load committed before the lock was granted. The three tables are always locked in
+    the same order, so concurrent loads queue instead of failing. The exclusive section is DELETE +
+    INSERT from the temp tables: the COPY from S3 ran in the first transaction.
     """
     if scope not in ("file", "date"):
         raise ValueError(f"replace scope {scope!r}")
     tables = (schema.FACT, schema.REJECTED, schema.AUDIT)
-    written = (schema.REJECTED, schema.AUDIT) if refused else tables
     audit = _STAGE[schema.AUDIT]
-    # All three locked, always in this order, so concurrent loads queue instead of failing.
     statements = [f"LOCK {', '.join(tables)}"]
-    statements += [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in written]
-    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in written if (uri := staged.get(table))]
     # The file name and date come from the staged audit row: no value is ever written into SQL text.
     if refused:  # only an earlier attempt under this very batch id and file (a rerun) is replaced
         where = f"batch_id IN (SELECT batch_id FROM {audit}) AND source_file IN (SELECT source_file FROM {audit})"
@@ -111,7 +128,7 @@ def file_load_statements(
         f"DELETE FROM {schema.AUDIT} WHERE finished_at IS NULL"
         f" AND batch_id IN (SELECT batch_id FROM {audit}) AND started_at IN (SELECT started_at FROM {audit})"
     )
-    statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in written]
+    statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in _written(refused)]
     assert len(statements) <= MAX_BATCH_STATEMENTS
     return statements
 

@@ -8,10 +8,15 @@ run in order as ONE transaction, rolled back on any failure); reads go through
 A file load does the row work where it is cheap: a private in-memory DuckDB validates the file and
 joins it with a copy of ``airports_dim`` (the same :mod:`airline_pipeline.engine.scan` code as the
 DuckDB warehouse), writes fact, rejected and audit rows as Parquet in each table's exact column
-order (Parquet COPY is positional), and stages them in S3. One transaction then locks the three
-tables (always in the same order, so concurrent loads queue instead of failing with
-serializable-isolation errors), COPYs the files into temp tables, deletes the file's earlier
-rows by joining on the staged audit row (no file name ever appears in SQL text) and inserts.
+order (Parquet COPY is positional), and stages them in S3. Then two transactions in ONE Data API
+session (``SessionKeepAliveSeconds`` on the first batch, its ``SessionId`` on the second; temp tables
+live as long as the session): the first COPYs the files into temp tables and touches no table a
+reader sees; the second locks the three tables (first statement, so its snapshot follows the lock;
+always in the same order, so concurrent loads queue instead of failing with serializable-isolation
+errors), deletes the file's earlier rows by joining on the staged audit row (no file name ever
+appears in SQL text) and inserts. Readers wait only for DELETE + INSERT. If the first batch fails,
+nothing changed; if the session is gone before the second (expired, or the Data API refuses it),
+the second fails whole and the load is recorded FAILED - a file is never half loaded.
 
 Only configuration values appear as SQL literals: the IAM role ARN and S3 URIs under the staging
 prefix, both checked against strict patterns before they are quoted.
@@ -70,6 +75,9 @@ log = logging.getLogger(__name__)
 
 #: ``describe_statement`` states of a statement that has not ended yet.
 RUNNING = frozenset({"SUBMITTED", "PICKED", "STARTED"})
+#: How long the Data API keeps a load's session after its staging batch ends: the apply batch follows
+#: within one status poll (``poll_max``, 10 s); the margin covers throttled calls. Temp tables go with it.
+SESSION_KEEP_ALIVE_SECONDS = 300
 
 
 # --- the warehouse -------------------------------------------------------------------------------
@@ -261,13 +269,34 @@ class RedshiftWarehouse(Warehouse):
     def _args(self) -> dict[str, Any]:
         return dict(self.target.connection_args())
 
-    def _run_batch(self, statements: list[str], *, what: str, staged: Optional[str] = None) -> None:
-        """Run ``statements`` as one transaction and wait; raises LoadFailed with Redshift's reasons."""
+    def _run_batch(
+        self, statements: list[str], *, what: str, staged: Optional[str] = None, session: Optional[str] = None
+    ) -> None:
+        """Run ``statements`` as one transaction and wait; raises LoadFailed with Redshift's reasons.
+
+        ``session``: a Data API session of this load (its temp tables); the call then names only it,
+        as the Data API's session examples do.
+        """
+        args: dict[str, Any] = {"SessionId": session} if session else self._args()
         try:
-            batch = self.data.batch_execute_statement(Sqls=statements, **self._args())
+            batch = self.data.batch_execute_statement(Sqls=statements, **args)
         except botocore.exceptions.ClientError as exc:
             raise WarehouseError(f"could not {what}: {exc}") from exc
         self._wait(batch["Id"], what=what, staged=staged)
+
+    def _stage_batch(self, statements: list[str], *, what: str, staged: str) -> str:
+        """Run ``statements`` as one transaction in a new session kept alive for the next batch; its ``SessionId``."""
+        try:
+            batch = self.data.batch_execute_statement(
+                Sqls=statements, SessionKeepAliveSeconds=SESSION_KEEP_ALIVE_SECONDS, **self._args()
+            )
+        except botocore.exceptions.ClientError as exc:
+            raise WarehouseError(f"could not {what}: {exc}") from exc
+        self._wait(batch["Id"], what=what, staged=staged)
+        session = batch.get("SessionId")
+        if not session:
+            raise WarehouseError(f"could not {what}: the Data API returned no SessionId for the staged rows")
+        return session
 
     def _wait(self, statement_id: str, *, what: str, staged: Optional[str] = None) -> None:
         retrying = tenacity.Retrying(
