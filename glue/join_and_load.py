@@ -2,7 +2,9 @@
 
 Job arguments: ``--source_uri`` (s3://bucket/key), ``--warehouse`` (URI), and optionally
 ``--batch_id`` (the Step Functions execution name), ``--min_dep_delay``, ``--data_prefix``,
-``--job_capacity_dpu`` (the run's MaxCapacity, recorded in the audit row for the cost model).
+``--job_capacity_dpu`` (the run's MaxCapacity, recorded in the audit row for the cost model) and the
+load policy (``airline_pipeline.core.quality``): ``--max_rejected_share``, ``--min_rows``,
+``--on_threshold``, ``--replace_scope``, ``--late_after_days`` (an empty value: the default).
 
 In AWS they come through ``awsglue.utils.getResolvedOptions``. The local emulator has no
 ``awsglue`` and passes them as environment variables named without the dashes; ``--name value``
@@ -20,9 +22,22 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "job_capacity_dpu")
+if TYPE_CHECKING:
+    from airline_pipeline.core.quality import LoadPolicy
+
+T = TypeVar("T")
+POLICY_ARGUMENTS = ("max_rejected_share", "min_rows", "on_threshold", "replace_scope", "late_after_days")
+ARGUMENTS = (
+    "source_uri",
+    "warehouse",
+    "batch_id",
+    "min_dep_delay",
+    "data_prefix",
+    "job_capacity_dpu",
+    *POLICY_ARGUMENTS,
+)
 REQUIRED = ("source_uri", "warehouse")
 
 
@@ -45,8 +60,29 @@ def job_arguments(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, 
     return dict(getResolvedOptions(list(argv), present))
 
 
-def _min_dep_delay(value: Optional[str]) -> Optional[int]:
-    return int(value) if value not in (None, "") else None
+def _optional(value: Optional[str], kind: Callable[[str], T]) -> Optional[T]:
+    """An optional job argument: Glue passes an unset template parameter as an empty string."""
+    return kind(value) if value not in (None, "") else None
+
+
+def load_policy(args: Mapping[str, str]) -> LoadPolicy:
+    """The job's load policy; a value that is not one (``5%``, ``fial``) fails the job, named."""
+    from airline_pipeline.core.quality import DEFAULT_LATE_AFTER_DAYS, LoadPolicy
+
+    try:
+        late = _optional(args.get("late_after_days"), int)
+        return LoadPolicy(
+            max_rejected_share=_optional(args.get("max_rejected_share"), float),
+            min_rows=_optional(args.get("min_rows"), int),
+            on_threshold=args.get("on_threshold") or "fail",
+            replace_scope=args.get("replace_scope") or "file",
+            late_after_days=DEFAULT_LATE_AFTER_DAYS if late is None else late,
+        )
+    except ValueError as exc:
+        given = {name: args[name] for name in POLICY_ARGUMENTS if name in args}
+        message = f"load policy arguments {given}: {exc}"
+        sys.stderr.write(f"ConfigError: {message}\n")
+        raise LoadJobFailed(message) from None
 
 
 def _capacity(value: Optional[str]) -> Optional[float]:
@@ -69,14 +105,17 @@ def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.
     from airline_pipeline.adapters.warehouse import open_warehouse
     from airline_pipeline.engine.ingest import ingest
 
+    policy = load_policy(args)
+
     with open_warehouse(args["warehouse"]) as warehouse:
         summary = ingest(
             args["source_uri"],
             warehouse,
-            min_dep_delay=_min_dep_delay(args.get("min_dep_delay")),
+            min_dep_delay=_optional(args.get("min_dep_delay"), int),
             batch_id=args.get("batch_id") or None,
             data_prefix=args.get("data_prefix", ""),
             job_capacity_dpu=_capacity(args.get("job_capacity_dpu")),
+            policy=policy,
         )
     print(json.dumps(summary.as_json()), flush=True)
     if summary.status != "LOADED":

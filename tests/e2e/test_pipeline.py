@@ -67,7 +67,8 @@ def test_good_day_with_bad_rows_loads_exactly_what_ingest_loads(pipeline: LocalP
     assert "StartLoadJob" in result.states
     # and the success notification says what happened
     assert result.notification is not None
-    assert result.notification["subject"].startswith(f"[airline-pipeline] LOADED {DAY} happy.csv: 895 rows")
+    # (LATE: the sample day is years older than LateAfterDays, 3 by default - the flag reaches the topic)
+    assert result.notification["subject"].startswith(f"[airline-pipeline] LOADED {DAY} LATE happy.csv: 895 rows")
     summary = result.notification["summary"]
     assert summary["rows_loaded"] == 895
     assert summary["rows_rejected"] == 3

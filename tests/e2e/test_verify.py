@@ -38,7 +38,7 @@ def test_verify_proves_the_deployed_stack_loads_the_sample_day(pipeline: LocalPi
     assert "/daily-flights/date=2013-01-15/airline-pipeline-verify-" in summary["source_file"]
     assert summary["warehouse"] == f"duckdb://{pipeline.warehouse_path}"
     assert summary["notification"]["subject"].startswith(
-        "[airline-pipeline] LOADED 2013-01-15 airline-pipeline-verify-"
+        "[airline-pipeline] LOADED 2013-01-15 LATE airline-pipeline-verify-"  # the sample day is years old
     )
     assert "StartLoadJob" in summary["states"]
     # and progress went to stderr, the summary alone to the last stdout line

@@ -80,6 +80,37 @@ def test_a_failed_reload_shows_failed_and_still_counts_the_rows_kept(db: Db, tmp
     assert entry["rows_loaded"] == 2 * before
 
 
+def test_a_date_replace_counts_only_what_the_day_holds_after_it(db: Db, tmp_path) -> None:
+    # Given a second file for the baseline day loaded next to the first, then a corrected file under a
+    # third name loaded with --replace-scope date (it replaces every row of the day)
+    one_copy = fact_rows(db, "2013-01-14")
+    second = place(tmp_path, GOOD, folder="date=2013-01-14", name="second.csv")
+    assert run_cli("ingest", str(second), "--warehouse", db.uri).returncode == 0
+    corrected = place(tmp_path, GOOD, folder="date=2013-01-14", name="corrected.csv")
+    assert run_cli("ingest", str(corrected), "--warehouse", db.uri, "--replace-scope", "date").returncode == 0
+    # When freshness reads the day
+    result = run_cli("freshness", "--warehouse", db.uri, "--from", "2013-01-14", "--to", "2013-01-14", "--json")
+    # Then rows_loaded is one copy of the day (what the fact table holds), not the three loads' sum
+    assert result.returncode == 0, result.stderr
+    [entry] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert entry["status"] == "LOADED"
+    assert entry["rows_loaded"] == fact_rows(db, "2013-01-14") == one_copy
+
+
+def test_a_file_refused_by_the_quality_threshold_makes_its_day_failed(db: Db, tmp_path) -> None:
+    # Given a file for a new day refused by the quality threshold (its 3 rejected rows of 898 > 0.1%)
+    refused = place(tmp_path, GOOD, folder="date=2013-01-15")
+    result = run_cli("ingest", str(refused), "--warehouse", db.uri, "--max-rejected-share", "0.001")
+    assert (result.returncode, result.summary["status"]) == (1, "REJECTED")
+    # When freshness reads the day
+    result = run_cli("freshness", "--warehouse", db.uri, "--from", "2013-01-15", "--to", "2013-01-15", "--json")
+    # Then the day needs a look: FAILED, with no rows (nothing was loaded)
+    assert result.returncode == 1
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        {"date": "2013-01-15", "status": "FAILED", "files": 1, "rows_loaded": 0}
+    ]
+
+
 def test_the_audit_read_is_redshift_sql_with_both_dates_bound() -> None:
     import sqlglot
     from sqlglot import exp

@@ -14,7 +14,7 @@ import pytest
 from ingest_helpers import SAMPLE_FLIGHTS, Db, place
 
 from airline_pipeline.adapters.warehouse import open_warehouse
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, schema_changes
 
 pytestmark = pytest.mark.glue39
 
@@ -46,10 +46,11 @@ def test_the_job_writes_the_capacity_it_was_started_with(db: Db, tmp_path: Path,
 
 
 def test_a_warehouse_from_before_the_column_gets_it_on_init(tmp_path: Path) -> None:
-    # Given a DuckDB warehouse whose load_audit predates job_capacity_dpu
+    # Given a DuckDB warehouse whose load_audit predates job_capacity_dpu and the columns added after it
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    old_audit = tuple(column for column in schema.AUDIT_COLUMNS if column[0] != "job_capacity_dpu")
+    added = {column for _, column, _ in schema_changes.ADDED_COLUMNS}
+    old_audit = tuple(column for column in schema.AUDIT_COLUMNS if column[0] not in added)
     con.execute(f"CREATE SCHEMA {schema.SCHEMA}")
     con.execute(f"CREATE TABLE {schema.AUDIT} ({', '.join(f'{n} {t}' for n, t in old_audit)})")
     con.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ingest_helpers import SAMPLE_FLIGHTS, Db, place, run_cli
+from ingest_helpers import CLI, SAMPLE_FLIGHTS, Db, place, run_cli
 
 pytest.importorskip("openlineage.client", reason="openlineage-python needs Python >= 3.10")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
@@ -57,6 +57,39 @@ def test_ingest_sends_start_and_complete_or_fail(db: Db, tmp_path: Path) -> None
     assert sent[3]["run"]["facets"]["errorMessage"]["message"].startswith("InvalidHeader: ")
     # and the last stdout line is still the load's JSON summary
     assert refused.summary["status"] == "FAILED"
+
+
+def test_a_load_stopped_by_ctrl_c_ends_its_run_with_fail(db: Db, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from airline_pipeline.adapters.warehouse.duckdb_sink import PAUSE_ENV
+
+    # Given the client configured, and a load that pauses inside its transaction (the test hook)
+    events, marker = tmp_path / "lineage.jsonl", tmp_path / "inside-the-transaction"
+    source = place(tmp_path, SAMPLE_FLIGHTS.read_bytes(), folder="date=2013-01-15")
+    env = {**os.environ, **lineage_env(events), PAUSE_ENV: str(marker)}
+    proc = subprocess.Popen([CLI, "ingest", str(source), "--warehouse", db.uri], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the load never reached its transaction"
+            time.sleep(0.02)
+        # When Ctrl-C stops it
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Then the run has START and FAIL (not a START left open forever), valid, naming the interruption
+    assert proc.returncode == 130
+    sent = read_events(events)
+    for event in sent:
+        validate_run_event(event)
+    assert [e["eventType"] for e in sent] == ["START", "FAIL"]
+    assert "Interrupted" in sent[1]["run"]["facets"]["errorMessage"]["message"]
 
 
 def test_without_configuration_ingest_sends_nothing(db: Db, tmp_path: Path) -> None:

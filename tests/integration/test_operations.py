@@ -507,7 +507,14 @@ def test_history_shows_every_attempt_newest_first_including_failures(tmp_path: P
     assert "InvalidHeader" in failed_line
     assert "…" in failed_line
     assert len(failed_line) < 220
-    assert json.loads(lines[-1]) == {"warehouse": warehouse, "attempts": 4, "loaded": 3, "failed": 1, "started": 0}
+    assert json.loads(lines[-1]) == {
+        "warehouse": warehouse,
+        "attempts": 4,
+        "loaded": 3,
+        "failed": 1,
+        "rejected": 0,
+        "started": 0,
+    }
 
 
 # --- report ------------------------------------------------------------------------------------------

@@ -186,9 +186,13 @@ def expect_stage(
     stubber.add_response("batch_execute_statement", {"Id": statement_id, "SessionId": SESSION_ID}, expected)
 
 
-def expect_apply(stubber: Stubber, *statuses: str, statement_id: str = "batch-2", **final: Any) -> None:
-    """A file load's second batch: the locked DELETE + INSERT in the first batch's session, naming only it."""
-    expected = {"Sqls": file_apply_statements(), "SessionId": SESSION_ID}
+def expect_apply(
+    stubber: Stubber, *statuses: str, statement_id: str = "batch-2", sqls: Optional[list[str]] = None, **final: Any
+) -> None:
+    """A file load's second batch: the locked DELETE + INSERT in the first batch's session, naming only it.
+
+    ``sqls``: its statements (default: a file-scope load that was not refused)."""
+    expected = {"Sqls": sqls or file_apply_statements(), "SessionId": SESSION_ID}
     stubber.add_response("batch_execute_statement", {"Id": statement_id, "SessionId": SESSION_ID}, expected)
     expect_status(stubber, statement_id, *(statuses or ("FINISHED",)), **final)
 

@@ -112,6 +112,48 @@ def test_a_fail_event_names_the_error_and_validates() -> None:
     assert (event["inputs"][0]["namespace"], event["inputs"][0]["name"]) == ("file", "/data/date=2013-01-15/f.csv")
 
 
+def test_a_file_refused_by_the_quality_threshold_fails_its_run_with_the_verdict_and_every_row_counted() -> None:
+    # Given the summary of a load the policy refused (status REJECTED, 895 valid rows refused with the file)
+    summary = {
+        **COUNTS, "batch_id": "b2", "source_file": S3_FILE, "status": "REJECTED", "rows_loaded": 0,
+        "rows_refused": 895, "error": "QualityThresholdExceeded", "message": "refused: 0.33% rejected > 0.30%",
+    }  # fmt: skip
+    # When its events are built
+    start, end = (
+        as_json(e) for e in lineage._load_events(summary, warehouse_uri="duckdb:///w.duckdb", start=True, end=AT)
+    )
+    # Then the run ends in FAIL, valid, with the threshold assertion failed as an error
+    assert (start["eventType"], end["eventType"]) == ("START", "FAIL")
+    assert validate_run_event(end) == 5
+    assertions = {a["assertion"]: a for a in end["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]}
+    assert assertions["quality_threshold"]["success"] is False
+    assert (assertions["quality_threshold"]["severity"], assertions["quality_threshold"]["actual"]) == (
+        "error",
+        "refused",
+    )
+    # and the refused rows count: read = loaded + rejected + filtered + refused
+    assert assertions["row_count"]["success"] is True
+    assert end["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 0
+
+
+def test_a_load_over_the_threshold_with_warn_completes_with_a_warning_assertion() -> None:
+    summary = {
+        **COUNTS, "batch_id": "b3", "source_file": S3_FILE, "status": "LOADED",
+        "warning": "over the quality threshold, loaded anyway (on-threshold warn): 0.33% rejected > 0.30%",
+    }  # fmt: skip
+    [end] = (as_json(e) for e in lineage._load_events(summary, warehouse_uri="duckdb:///w.duckdb", start=False, end=AT))
+    assertions = {a["assertion"]: a for a in end["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]}
+    assert end["eventType"] == "COMPLETE"
+    assert (assertions["quality_threshold"]["severity"], assertions["quality_threshold"]["success"]) == ("warn", False)
+    # and a load within its thresholds has no such assertion
+    within = as_json(
+        lineage.run_event("COMPLETE", batch_id="b4", source_file=S3_FILE, warehouse_uri="x", at=AT, counts=COUNTS)
+    )
+    assert "quality_threshold" not in {
+        a["assertion"] for a in within["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    }
+
+
 def test_the_validator_refuses_a_broken_event_and_a_broken_facet() -> None:
     good = as_json(
         lineage.run_event(

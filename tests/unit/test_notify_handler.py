@@ -717,3 +717,60 @@ def test_unpublished_notification_leaves_the_ledger_open(stack: Stack, invoke: I
     item = stack.ledger_item(file_id)
     assert item is not None
     assert (item["status"], item["owner"]) == (IN_FLIGHT, event["execution"])
+
+
+def test_a_load_over_the_threshold_with_warn_is_marked_as_a_warning_and_a_late_file_as_late(
+    stack: Stack, invoke: Invoke
+) -> None:
+    # Given a load the report step read back with a quality warning, of a file that came late
+    event = load_event("notify_success")
+    claimed(stack, event)
+    warning = (
+        "over the quality threshold, loaded anyway (on-threshold warn): "
+        "0.33% of rows rejected (3 of 898), over the 0.3% limit"
+    )
+    event["pipeline"]["report"].update(warning=warning, late=True)
+
+    # When it is notified
+    result = invoke("notify", event)
+
+    # Then the subject and the body say so, and the summary carries both for machines
+    assert result["subject"] == (
+        "[airline-pipeline] LOADED WITH WARNING 2013-01-15 LATE flights_2013-01-15.csv: 895 rows, 3 rejected"
+    )
+    assert_subject_fits_sns(result["subject"])
+    assert f"WARNING: {warning}\n" in result["body"]
+    assert "LATE: the file for 2013-01-15 arrived after the LateAfterDays limit." in result["body"]
+    assert (result["summary"]["warning"], result["summary"]["late"]) == (warning, True)
+
+
+def test_a_clean_on_time_load_is_neither_a_warning_nor_late(stack: Stack, invoke: Invoke) -> None:
+    event = load_event("notify_success")
+    claimed(stack, event)
+    result = invoke("notify", event)
+    assert "WARNING" not in result["subject"] + result["body"]
+    assert "LATE" not in result["subject"]
+    assert (result["summary"]["warning"], result["summary"]["late"]) == (None, False)
+
+
+def test_a_refused_load_says_so_and_what_was_kept(stack: Stack, invoke: Invoke) -> None:
+    # Given a Glue run that failed because the quality threshold refused the file (its stderr's first line)
+    event = load_event("notify_failure_glue_job")
+    refused = (
+        "refused: 12.5% of rows rejected (1,234 of 9,872), over the 5% limit; nothing loaded; "
+        "1,234 rows in airlines.rejected_rows WHERE batch_id = '1a3430e1'"
+    )
+    event["pipeline"]["failure"]["job_run"]["ErrorMessage"] = f"QualityThresholdExceeded: {refused}\nmore"
+    claimed(stack, event)
+
+    # When it is notified
+    result = invoke("notify", event)
+
+    # Then it reads as a refusal with its reason, not as a crash
+    assert result["subject"] == (
+        "[airline-pipeline] REJECTED 2013-01-18 flights_2013-01-18.csv: over the quality threshold"
+    )
+    assert refused in result["body"]
+    assert "None of its rows was loaded" in result["body"]
+    assert (result["summary"]["status"], result["summary"]["cause"]) == ("REJECTED", refused)
+    assert result["summary"]["outcome"] == "failure"

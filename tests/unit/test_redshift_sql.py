@@ -57,6 +57,7 @@ from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWareh
 from airline_pipeline.core import schema, schema_changes
 from airline_pipeline.core.errors import ConfigError, LoadFailed
 from airline_pipeline.core.outcome import Batch
+from airline_pipeline.core.quality import LoadPolicy
 
 pytestmark = pytest.mark.glue39
 
@@ -83,9 +84,9 @@ def warehouse(session: StubbedSession, uri: str = URI) -> RedshiftWarehouse:
 
 
 def init(session: StubbedSession) -> None:
+    # A warehouse created before the added audit columns: each is added by a statement of its own
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
-    # a warehouse created before job_capacity_dpu was added: the column is added, once
     columns_sql, parameters = bind({"schema": schema.SCHEMA}, schema_changes.EXISTING_COLUMNS_SQL)
     expect_read(
         session.stubber,
@@ -95,12 +96,11 @@ def init(session: StubbedSession) -> None:
         parameters=[dict(p) for p in parameters],
         statement_id="columns",
     )
-    expect_batch(
-        session.stubber,
-        [f"ALTER TABLE {schema.AUDIT} ADD COLUMN job_capacity_dpu DOUBLE PRECISION"],
-        statement_id="alter-1",
-    )
-    expect_status(session.stubber, "alter-1", "FINISHED")
+    for number, (table, column, sql_type) in enumerate(schema_changes.ADDED_COLUMNS, start=1):
+        expect_batch(
+            session.stubber, [f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"], statement_id=f"alter-{number}"
+        )
+        expect_status(session.stubber, f"alter-{number}", "FINISHED")
     warehouse(session).init_schema()
 
 
@@ -125,13 +125,18 @@ def airports_with_rejects(session: StubbedSession) -> None:
     assert (result.rows_rejected, result.airports_changed) == (1, len(changed))
 
 
-def file_load(session: StubbedSession) -> None:
+def file_load(session: StubbedSession, the_batch: Batch = BATCH, *, refused: bool = False) -> None:
     expect_start(session.stubber)
     expect_dimension(session.stubber, sample_airports())
     expect_stage(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
-    expect_apply(session.stubber)
-    warehouse(session).load_file(prepared(FLIGHTS_CSV), BATCH)
+    expect_apply(session.stubber, sqls=file_apply_statements(scope=the_batch.policy.replace_scope, refused=refused))
+    warehouse(session).load_file(prepared(FLIGHTS_CSV), the_batch)
+
+
+DATE_SCOPE = BATCH.replace(policy=LoadPolicy(replace_scope="date"))
+#: The sample has rejected rows: a zero limit refuses it.
+REFUSED = BATCH.replace(policy=LoadPolicy(max_rejected_share=0.0, on_threshold="fail"))
 
 
 def failed_load(
@@ -179,6 +184,8 @@ SCENARIOS = {
     "airports": airports,
     "airports-with-rejects": airports_with_rejects,
     "file-load": file_load,
+    "file-load-date-scope": lambda session: file_load(session, DATE_SCOPE),
+    "file-load-refused": lambda session: file_load(session, REFUSED, refused=True),
     "failed-load-serverless": failed_load(URI, LOAD_ERRORS_SERVERLESS, None),
     "failed-load-provisioned": failed_load(CLUSTER_URI, LOAD_ERRORS_PROVISIONED, CLUSTER_ARGS),
     "failure": failure(BATCH),
@@ -231,7 +238,7 @@ def test_no_statement_carries_a_file_name_or_a_batch_id(sent: dict[str, Sent], n
 
 def test_each_load_transaction_fits_in_one_batch(sent: dict[str, Sent]) -> None:
     # Given the statements of the batches (one transaction each)
-    for name in ("init", "airports", "file-load"):
+    for name in ("init", "airports", "file-load", "file-load-date-scope", "file-load-refused"):
         batch = [sql for operation, sql, _ in sent[name] if operation == "BatchExecuteStatement"]
         # Then they are within the Data API's limit (file-load: its two batches together, so each fits)
         assert 0 < len(batch) <= MAX_BATCH_STATEMENTS
@@ -241,6 +248,68 @@ def test_each_load_transaction_fits_in_one_batch(sent: dict[str, Sent]) -> None:
             locked = next(n for n, sql in enumerate(batch) if sql.startswith("LOCK "))
             assert all(sql.startswith(("CREATE TEMP TABLE stage_", "COPY stage_")) for sql in batch[:locked]), name
             assert (name, locked) != ("file-load", 0), "a file load stages before it locks"
+
+
+def batch_sqls(sent: Sent) -> list[str]:
+    return [sql for operation, sql, _ in sent if operation == "BatchExecuteStatement"]
+
+
+def earlier_rows_deletes(statements: list[str]) -> list[str]:
+    return [
+        sql
+        for sql in statements
+        if sql.startswith(f"DELETE FROM {schema.FACT} ") or sql.startswith(f"DELETE FROM {schema.REJECTED} ")
+    ]
+
+
+def test_a_date_scope_load_replaces_every_row_of_its_date_in_the_same_one_transaction(sent: dict[str, Sent]) -> None:
+    # Given the Data API batches of the same file loaded with the file scope and with the date scope
+    by_file, by_date = batch_sqls(sent["file-load"]), batch_sqls(sent["file-load-date-scope"])
+    # Then the date scope deletes the fact and rejected rows of the staged audit row's date (any file)
+    assert earlier_rows_deletes(by_date) == [
+        f"DELETE FROM {schema.FACT} WHERE flight_date IN (SELECT flight_date FROM stage_audit)",
+        f"DELETE FROM {schema.REJECTED} WHERE flight_date IN (SELECT flight_date FROM stage_audit)",
+    ]
+    assert earlier_rows_deletes(by_file) == [
+        f"DELETE FROM {schema.FACT} WHERE source_file IN (SELECT source_file FROM stage_audit)",
+        f"DELETE FROM {schema.REJECTED} WHERE source_file IN (SELECT source_file FROM stage_audit)",
+    ]
+    # And everything else is the same sequence, in the same two batches: stage and COPY, then LOCK, delete, insert
+    assert [sql.replace("flight_date", "source_file") for sql in by_date] == by_file
+    assert len([op for op, _, _ in sent["file-load-date-scope"] if op == "BatchExecuteStatement"]) == len(by_date)
+    for sql in earlier_rows_deletes(by_date):
+        where = sqlglot.parse_one(sql, read="redshift").args["where"]
+        assert [column.name for column in where.find_all(exp.Column)] == ["flight_date", "flight_date"]
+
+
+def test_a_refused_load_copies_no_fact_row_and_replaces_nothing(sent: dict[str, Sent]) -> None:
+    # Given the Data API batch of a load the quality thresholds refused
+    statements = batch_sqls(sent["file-load-refused"])
+    # Then no fact row is staged or inserted, only the rejected rows and the audit row
+    assert not [sql for sql in statements if "stage_fact" in sql]
+    assert [sql for sql in statements if sql.startswith("INSERT")] == [
+        f"INSERT INTO {schema.REJECTED} SELECT * FROM stage_rejected",
+        f"INSERT INTO {schema.AUDIT} SELECT * FROM stage_audit",
+    ]
+    # And the only rows deleted are an earlier attempt of this very batch and file: no earlier load is touched
+    same_attempt = (
+        "batch_id IN (SELECT batch_id FROM stage_audit) AND source_file IN (SELECT source_file FROM stage_audit)"
+    )
+    assert earlier_rows_deletes(statements) == [
+        f"DELETE FROM {schema.FACT} WHERE {same_attempt}",
+        f"DELETE FROM {schema.REJECTED} WHERE {same_attempt}",
+    ]
+    # and the staging transaction comes first, the locked one second
+    locked = statements.index(f"LOCK {schema.FACT}, {schema.REJECTED}, {schema.AUDIT}")
+    assert locked > 0
+    assert all(sql.startswith(("CREATE TEMP TABLE stage_", "COPY stage_")) for sql in statements[:locked])
+
+
+def test_an_older_warehouse_gets_each_added_audit_column_by_a_statement_of_its_own(sent: dict[str, Sent]) -> None:
+    # Given init_schema on a warehouse whose audit table predates the added columns
+    alters = [sql for sql in batch_sqls(sent["init"]) if sql.startswith("ALTER")]
+    # Then each missing column is added once (Redshift has no ADD COLUMN IF NOT EXISTS)
+    assert alters == [f"ALTER TABLE {t} ADD COLUMN {n} {sql_type}" for t, n, sql_type in schema_changes.ADDED_COLUMNS]
 
 
 def test_an_s3_uri_that_could_break_out_of_its_literal_is_refused() -> None:

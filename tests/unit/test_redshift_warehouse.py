@@ -405,7 +405,13 @@ def test_staged_parquet_matches_the_tables_column_order_and_types(
     expect_apply(session.stubber)
     warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     # Then every staged file has its table's columns, in order, with the Parquet type COPY expects
-    parquet_type = {"BIGINT": "INT_64", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_MILLIS", "DOUBLE PRECISION": "DOUBLE"}
+    parquet_type = {
+        "BIGINT": "INT_64",
+        "DATE": "DATE",
+        "TIMESTAMP": "TIMESTAMP_MILLIS",
+        "DOUBLE PRECISION": "DOUBLE",
+        "BOOLEAN": "BOOLEAN",
+    }
     for table, columns in (
         ("fact", schema.FACT_COLUMNS),
         ("rejected", schema.REJECTED_COLUMNS),
@@ -667,12 +673,14 @@ def test_record_failure_inserts_a_failed_audit_row_with_named_parameters(
     expected_sql = (
         "INSERT INTO airlines.load_audit (batch_id, source_file, etag, flight_date, status, rows_read, rows_loaded, "
         "rows_rejected, rows_filtered, unknown_airports, unknown_airport_ids, min_dep_delay, started_at, "
-        "finished_at, error, job_capacity_dpu)\n"
+        "finished_at, error, job_capacity_dpu, warning, late, contract_version, replace_scope)\n"
         "VALUES (CAST(:batch_id AS VARCHAR(320)), CAST(:source_file AS VARCHAR(1100)), CAST('' AS VARCHAR(128)), "
         "CAST(NULL AS DATE), CAST(:status AS VARCHAR(16)), CAST(:rows_read AS BIGINT), CAST(:rows_loaded AS BIGINT), "
         "CAST(:rows_rejected AS BIGINT), CAST(:rows_filtered AS BIGINT), CAST(:unknown_airports AS BIGINT), "
         "CAST('' AS VARCHAR(1024)), CAST(NULL AS BIGINT), CAST(:started_at AS TIMESTAMP), "
-        "CAST(:finished_at AS TIMESTAMP), CAST(:error AS VARCHAR(4096)), CAST(NULL AS DOUBLE PRECISION))"
+        "CAST(:finished_at AS TIMESTAMP), CAST(:error AS VARCHAR(4096)), CAST(NULL AS DOUBLE PRECISION), "
+        "CAST(NULL AS VARCHAR(1024)), CAST(:late AS BOOLEAN), CAST(:contract_version AS VARCHAR(16)), "
+        "CAST(:replace_scope AS VARCHAR(8)))"
     )
     the_batch = batch(flight_date=None, etag="")
     session.stubber.add_response("execute_statement", {"Id": "fail-1"}, None)
@@ -688,6 +696,7 @@ def test_record_failure_inserts_a_failed_audit_row_with_named_parameters(
     assert values["status"] == "FAILED"
     assert values["rows_read"] == "0"
     assert values["error"] == "InvalidHeader: wrong header"
+    assert (values["late"], values["contract_version"], values["replace_scope"]) == ("false", "1", "file")
     assert values["started_at"] == the_batch.started_at.isoformat(sep=" ")
 
 

@@ -21,6 +21,7 @@ from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import LoadFailed, WarehouseError
 from airline_pipeline.core.outcome import Batch, LoadSummary, utcnow
+from airline_pipeline.core.quality import LoadPolicy
 from airline_pipeline.engine.ingest import ingest
 from airline_pipeline.engine.load import audit_row
 from airline_pipeline.steps.verify_load import batch_report
@@ -41,13 +42,15 @@ def warehouse(warehouse_uri: str) -> str:
     return warehouse_uri
 
 
-def load(warehouse_uri: str, tmp_path: Path, body: bytes, *, day: str, batch_id: str) -> LoadSummary:
+def load(
+    warehouse_uri: str, tmp_path: Path, body: bytes, *, day: str, batch_id: str, policy: Optional[LoadPolicy] = None
+) -> LoadSummary:
     """What the Glue job does for one file: ``ingest`` with the execution name as batch id."""
     path = tmp_path / "daily-flights" / f"date={day}" / f"flights_{day}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(body)
     with open_warehouse(warehouse_uri) as opened:
-        return ingest(str(path), opened, batch_id=batch_id)
+        return ingest(str(path), opened, batch_id=batch_id, policy=policy)
 
 
 def test_report_numbers_equal_the_load(warehouse: str, tmp_path: Path, invoke: Invoke, aws_credentials: None) -> None:
@@ -76,6 +79,26 @@ def test_report_numbers_equal_the_load(warehouse: str, tmp_path: Path, invoke: I
     for name in ("rows_read", "rows_loaded", "rows_rejected", "unknown_airports", "unknown_airport_ids", "fact_rows"):
         assert report[name] == carried[name], name
     assert report["top_rejection_reasons"] == carried["top_rejection_reasons"]
+
+
+def test_a_warn_load_reports_its_warning_and_lateness(
+    warehouse: str, tmp_path: Path, invoke: Invoke, aws_credentials: None
+) -> None:
+    # Given the sample day (0.33% rejected, from 2013: late) loaded over a 0.2% limit with the warn policy
+    policy = LoadPolicy(max_rejected_share=0.002, on_threshold="warn")
+    summary = load(warehouse, tmp_path, SAMPLE_FLIGHTS.read_bytes(), day="2013-01-15", batch_id=BATCH, policy=policy)
+    assert summary.warning
+
+    # When it is reported, Then the report carries the audit row's warning and late flag to the notifier
+    report = invoke("report", load_event("report"))
+    assert (report["status"], report["warning"], report["late"]) == ("LOADED", summary.warning, True)
+
+
+def test_a_refused_batch_fails_the_step_naming_the_refusal(warehouse: str, tmp_path: Path, invoke: Invoke) -> None:
+    policy = LoadPolicy(max_rejected_share=0.002)
+    load(warehouse, tmp_path, SAMPLE_FLIGHTS.read_bytes(), day="2013-01-15", batch_id=BATCH, policy=policy)
+    with pytest.raises(LoadFailed, match=f"batch {BATCH} was refused by the quality thresholds"):
+        invoke("report", load_event("report"))
 
 
 def test_clean_file_has_no_rejected_rows_location(

@@ -352,7 +352,7 @@ def test_glue_job_arguments_are_the_scripts(asl: dict[str, Any]) -> None:
     assert set(script.ARGUMENTS) == started | configured
     assert set(script.REQUIRED) <= started | configured
     # and the script uses each of them (an argument it only declares is as dead as one it never gets)
-    body = inspect.getsource(script.main)
+    body = inspect.getsource(script.main) + inspect.getsource(script.load_policy)
     unused = [name for name in script.ARGUMENTS if f'args["{name}"]' not in body and f'args.get("{name}"' not in body]
     assert unused == []
 
@@ -444,3 +444,71 @@ def test_the_job_runs_with_the_capacity_validate_chose_and_records_it(asl: dict[
     assert "job_capacity" in ValidationResult.model_fields
     # and the job is told, to write it into the audit row (Glue arguments are strings)
     assert parameters["Arguments"]["--job_capacity_dpu.$"] == "States.Format('{}', $.validation.job_capacity)"
+
+
+def _choose(state: dict[str, Any], data: dict[str, Any]) -> str:
+    """The Choice state's next state for ``data`` (the StringEquals / Or rules this definition uses)."""
+
+    def matches(rule: dict[str, Any]) -> bool:
+        if "Or" in rule:
+            return any(matches(sub) for sub in rule["Or"])
+        value: Any = data
+        for part in rule["Variable"].removeprefix("$.").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return "StringEquals" in rule and value == rule["StringEquals"]
+
+    return next((choice["Next"] for choice in state["Choices"] if matches(choice)), state["Default"])
+
+
+def test_a_load_refused_by_the_quality_threshold_fails_the_execution_through_notify_failure(
+    asl: dict[str, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from airline_pipeline.core.defaults import SAMPLE_FLIGHTS, SHIPPED_AIRPORTS
+    from airline_pipeline.steps.notify import build_notification
+
+    # Given the Glue script run on the sample day (3 rejected rows of 898) with a 0.3% limit and the fail policy
+    spec = importlib.util.spec_from_file_location("glue_join_and_load", ROOT / "glue" / "join_and_load.py")
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    source = tmp_path / "daily-flights" / "date=2013-01-15" / "flights.csv"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(SAMPLE_FLIGHTS.read_bytes())
+    warehouse = f"duckdb://{tmp_path / 'w.duckdb'}"
+    from airline_pipeline.adapters.warehouse import open_warehouse
+
+    with open_warehouse(warehouse) as opened:
+        opened.init_schema()
+        opened.load_airports(str(SHIPPED_AIRPORTS))
+    argv = ["join_and_load.py", "--source_uri", str(source), "--warehouse", warehouse]
+    argv += ["--batch_id", "exec-1", "--max_rejected_share", "0.003", "--on_threshold", "fail"]
+
+    # When the job runs, Then it fails (the Glue run ends FAILED), its first stderr line naming the refusal
+    with pytest.raises(script.LoadJobFailed):
+        script.main(argv, {})
+    error_message = capsys.readouterr().err
+    assert error_message.startswith("QualityThresholdExceeded: refused: 0.33% of rows rejected (3 of 898)")
+
+    # And the state machine takes that FAILED run to LoadJobFailed, then NotifyFailure, then the Fail state
+    data: dict[str, Any] = {"jobRun": {"state": "FAILED", "run": {"Id": "jr_1", "ErrorMessage": error_message}}}
+    after_choice = _choose(asl["States"]["LoadJobFinished"], data)
+    assert after_choice == "LoadJobFailed"
+    describe = asl["States"][after_choice]
+    assert describe["Next"] == NOTIFY_FAILURE
+    assert asl["States"][asl["States"][NOTIFY_FAILURE]["Next"]]["Type"] == "Fail"
+    # with the failure the Pass state builds, which the notification reads as a refusal, not a crash
+    failure = {"state": describe["Parameters"]["state"], "error": "GlueJobFAILED", "job_run": data["jobRun"]["run"]}
+    request = NotifyRequest.model_validate(
+        {"outcome": "failure", "execution": "exec-1", "pipeline": {"failure": failure}}
+    )
+    notification = build_notification(request)
+    assert notification.subject.startswith("[airline-pipeline] REJECTED ")
+    assert notification.subject.endswith(": over the quality threshold")
+    assert (
+        "refused: 0.33% of rows rejected (3 of 898), over the 0.3% limit; nothing loaded; "
+        "3 rows in airlines.rejected_rows WHERE batch_id = 'exec-1'" in notification.body
+    )
+    assert (notification.summary["status"], notification.summary["error"]) == ("REJECTED", "QualityThresholdExceeded")

@@ -132,10 +132,18 @@ def expect_bootstrap(
     airports: int,
     db_user: Optional[str] = None,
     user_exists: bool = True,
+    older_audit: bool = False,
 ) -> None:
-    """The call sequence of one bootstrap run against a warehouse in the given state."""
+    """The call sequence of one bootstrap run against a warehouse in the given state.
+
+    ``older_audit``: the audit table predates the added columns (a warehouse of an earlier release).
+    """
     expect_batch(stubber, "schema", args, schema.create_statements("redshift"))
-    expect_columns(stubber, args, [(table.split(".")[1], name) for table, name, _ in schema_changes.ADDED_COLUMNS])
+    added = [(table.split(".")[1], name) for table, name, _ in schema_changes.ADDED_COLUMNS]
+    expect_columns(stubber, args, [("load_audit", "batch_id")] if older_audit else added)
+    if older_audit:
+        for number, statement in enumerate(schema_changes.redshift_statements([]), start=1):
+            expect_statement(stubber, f"alter-{number}", args, statement)
     principals = bootstrap.existing_principals_sql(kind)
     names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
     expect_rows(stubber, "principals", args, principals, [[name] for name in existing], parameters=names)
@@ -169,10 +177,14 @@ def run(uri: str, expect: Callable[[Stubber], None], sign_in: SignIn) -> tuple[B
         return result, session.sent, kept
 
 
-def serverless(existing: list[str], airports: int) -> tuple[BootstrapResult, Sent, list[str]]:
+def serverless(
+    existing: list[str], airports: int, *, older_audit: bool = False
+) -> tuple[BootstrapResult, Sent, list[str]]:
     return run(
         URI,
-        lambda stubber: expect_bootstrap(stubber, SERVERLESS_ADMIN, kind="ROLE", existing=existing, airports=airports),
+        lambda stubber: expect_bootstrap(
+            stubber, SERVERLESS_ADMIN, kind="ROLE", existing=existing, airports=airports, older_audit=older_audit
+        ),
         SignIn(admin_secret_arn=ADMIN_SECRET),
     )
 
@@ -196,6 +208,7 @@ def provisioned(existing: list[str], airports: int, *, user_exists: bool) -> tup
 SCENARIOS = {
     "serverless-first": lambda: serverless([], 0),
     "serverless-again": lambda: serverless([LOADER, READER], SHIPPED_ROWS),
+    "serverless-older-release": lambda: serverless([LOADER, READER], SHIPPED_ROWS, older_audit=True),
     "provisioned-first": lambda: provisioned([], 0, user_exists=False),
     "provisioned-again": lambda: provisioned([LOADER, READER], SHIPPED_ROWS, user_exists=True),
 }
@@ -262,7 +275,9 @@ def test_every_statement_is_redshift_sql(runs: dict[str, Any], name: str) -> Non
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_nothing_is_ever_dropped_deleted_or_revoked(runs: dict[str, Any], name: str) -> None:
     for _, sql, _ in runs[name][1]:
-        assert not re.match(r"\s*(DROP|DELETE|TRUNCATE|REVOKE|ALTER)\b", sql, re.IGNORECASE), sql
+        assert not re.match(r"\s*(DROP|DELETE|TRUNCATE|REVOKE)\b", sql, re.IGNORECASE), sql
+        if re.match(r"\s*ALTER\b", sql, re.IGNORECASE):  # only ever adds a column
+            assert re.fullmatch(rf"ALTER TABLE {schema.AUDIT} ADD COLUMN \w+ [A-Z]+( [A-Z]+)?(\(\d+\))?", sql), sql
         if sql.startswith(("CREATE SCHEMA", "CREATE TABLE")):
             assert " IF NOT EXISTS " in sql, sql
         if sql.startswith("INSERT INTO"):  # the airports: only into an empty table
@@ -474,13 +489,14 @@ def test_a_bootstrap_that_cannot_run_fails_the_deploy_with_the_reason(
     assert "Traceback" not in answer["Reason"]
 
 
-def test_a_warehouse_from_before_an_added_column_gets_it_once() -> None:
-    # Given a Redshift warehouse whose load_audit predates job_capacity_dpu (CREATE ... IF NOT EXISTS keeps it as it is)
+def test_a_warehouse_from_before_the_added_columns_gets_each_once() -> None:
+    # Given a Redshift warehouse whose load_audit predates every added column (CREATE ... IF NOT EXISTS
+    # keeps it as it is)
     def expect(stubber: Stubber) -> None:
         expect_batch(stubber, "schema", SERVERLESS_ADMIN, schema.create_statements("redshift"))
         expect_columns(stubber, SERVERLESS_ADMIN, [("load_audit", "batch_id"), ("load_audit", "error")])
-        alter = f"ALTER TABLE {schema.AUDIT} ADD COLUMN job_capacity_dpu DOUBLE PRECISION"
-        expect_statement(stubber, "alter", SERVERLESS_ADMIN, alter)
+        for number, alter in enumerate(schema_changes.redshift_statements([]), start=1):
+            expect_statement(stubber, f"alter-{number}", SERVERLESS_ADMIN, alter)
         names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
         principals = bootstrap.existing_principals_sql("ROLE")
         expect_rows(stubber, "principals", SERVERLESS_ADMIN, principals, [[LOADER], [READER]], parameters=names)
@@ -490,6 +506,8 @@ def test_a_warehouse_from_before_an_added_column_gets_it_once() -> None:
     # When the deploy bootstraps it
     result, sent, _ = run(URI, expect, SignIn(admin_secret_arn=ADMIN_SECRET))
 
-    # Then the column is added (Redshift has no ADD COLUMN IF NOT EXISTS: only when missing) and reported
+    # Then each column is added by a statement of its own (Redshift has no ADD COLUMN IF NOT EXISTS:
+    # only when missing), oldest first, and reported
     assert "COLUMN job_capacity_dpu DOUBLE PRECISION" in result.created
-    assert sum("ADD COLUMN" in sql for _, sql, _ in sent) == 1
+    assert "COLUMN replace_scope VARCHAR(8)" in result.created
+    assert sum("ADD COLUMN" in sql for _, sql, _ in sent) == len(schema_changes.ADDED_COLUMNS) == 5

@@ -3,8 +3,8 @@
 The input file and the output table are the datasets (named as the OpenLineage naming spec names S3
 objects, local files and Redshift tables); row counts and the quality outcome are standard facets:
 ``dataQualityMetrics`` (rows read) and ``dataQualityAssertions`` (rejected rows, unknown airports,
-every row accounted for - expected and actual values included) on the input, ``outputStatistics``
-(rows loaded) on the output, ``errorMessage`` on a failed run.
+every row accounted for, the load policy's quality threshold - expected and actual values included)
+on the input, ``outputStatistics`` (rows loaded) on the output, ``errorMessage`` on a failed run.
 
 Off by default: events are sent only when the OpenLineage client is configured - ``OPENLINEAGE_URL``
 (HTTP, e.g. Marquez or DataHub), ``OPENLINEAGE_CONFIG`` or an ``openlineage.yml`` where the client looks
@@ -95,57 +95,14 @@ def run_event(
 ) -> Any:
     """One OpenLineage ``RunEvent`` (``state``: START, COMPLETE or FAIL) of the load of ``source_file``.
 
-    ``counts``: the load's ``rows_read``, ``rows_loaded``, ``rows_rejected``, ``rows_filtered`` and
-    ``unknown_airports`` (COMPLETE; a FAIL may have them or not). ``error``: why the run failed.
+    ``counts``: the load's ``rows_read``, ``rows_loaded``, ``rows_rejected``, ``rows_filtered``,
+    ``rows_refused``, ``unknown_airports``, ``status`` and ``warning`` (COMPLETE; a FAIL may have them or
+    not). ``error``: why the run failed.
     """
     from openlineage.client import event_v2
-    from openlineage.client.facet_v2 import (
-        data_quality_assertions_dataset,
-        data_quality_metrics_input_dataset,
-        error_message_run,
-        job_type_job,
-        output_statistics_output_dataset,
-    )
+    from openlineage.client.facet_v2 import error_message_run, job_type_job
 
-    input_facets: dict[str, Any] = {}
-    output_facets: dict[str, Any] = {}
-    if counts:
-        read, loaded = _count(counts, "rows_read"), _count(counts, "rows_loaded")
-        rejected, filtered = _count(counts, "rows_rejected"), _count(counts, "rows_filtered")
-        unknown = _count(counts, "unknown_airports")
-        input_facets["dataQualityMetrics"] = data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
-            rowCount=read, columnMetrics={}
-        )
-        accounted = loaded + rejected + filtered
-        # (name, severity, expected, actual, what it checks): rejected rows are quarantined and the file
-        # still loads, so they and unknown airports are warnings; a row not accounted for is an error.
-        checks = [
-            (
-                "rejected_rows",
-                "warn",
-                0,
-                rejected,
-                "rows refused by the contract (airlines.rejected_rows, with a reason)",
-            ),
-            ("unknown_airports", "warn", 0, unknown, "flights whose airport id airports_dim lacks (names left NULL)"),
-            ("row_count", "error", read, accounted, "every row read is loaded, rejected or filtered (MinDepDelay)"),
-        ]
-        input_facets["dataQualityAssertions"] = data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
-            assertions=[
-                data_quality_assertions_dataset.Assertion(
-                    assertion=name,
-                    success=actual == expected,
-                    severity=severity,
-                    expected=str(expected),
-                    actual=str(actual),
-                    description=description,
-                )
-                for name, severity, expected, actual, description in checks
-            ]
-        )
-        output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-            rowCount=loaded
-        )
+    input_facets, output_facets = _count_facets(counts) if counts else ({}, {})
     run_facets: dict[str, Any] = {}
     if error:
         run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(message=error, programmingLanguage="python")
@@ -168,6 +125,81 @@ def run_event(
         outputs=[event_v2.OutputDataset(namespace=out_namespace, name=out_name, outputFacets=output_facets)],
         producer=PRODUCER,
     )
+
+
+def _count_facets(counts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The input's metrics and quality assertions and the output's statistics, from a load's counts."""
+    from openlineage.client.facet_v2 import (
+        data_quality_assertions_dataset,
+        data_quality_metrics_input_dataset,
+        output_statistics_output_dataset,
+    )
+
+    read, loaded = _count(counts, "rows_read"), _count(counts, "rows_loaded")
+    assertions = [
+        data_quality_assertions_dataset.Assertion(
+            assertion=name,
+            success=actual == expected,
+            severity=severity,
+            expected=str(expected),
+            actual=str(actual),
+            description=description,
+        )
+        for name, severity, expected, actual, description in _quality_checks(counts)
+    ]
+    inputs = {
+        "dataQualityMetrics": data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
+            rowCount=read, columnMetrics={}
+        ),
+        "dataQualityAssertions": data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+            assertions=assertions
+        ),
+    }
+    outputs = {"outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=loaded)}
+    return inputs, outputs
+
+
+def _quality_checks(counts: dict[str, Any]) -> list[tuple[str, str, Any, Any, str]]:
+    """(name, severity, expected, actual, what it checks): rejected rows are quarantined and the file
+    still loads, so they and unknown airports are warnings; a row not accounted for is an error."""
+    accounted = sum(_count(counts, name) for name in ("rows_loaded", "rows_rejected", "rows_filtered", "rows_refused"))
+    return [
+        (
+            "rejected_rows",
+            "warn",
+            0,
+            _count(counts, "rows_rejected"),
+            "rows refused by the contract (airlines.rejected_rows, with a reason)",
+        ),
+        (
+            "unknown_airports",
+            "warn",
+            0,
+            _count(counts, "unknown_airports"),
+            "flights whose airport id airports_dim lacks (names left NULL)",
+        ),
+        (
+            "row_count",
+            "error",
+            _count(counts, "rows_read"),
+            accounted,
+            "every row read is loaded, rejected, filtered (MinDepDelay) or refused with its file",
+        ),
+        *_threshold_check(counts),
+    ]
+
+
+def _threshold_check(counts: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """The load policy's verdict (core.quality), when a threshold was crossed: refused (error) or warned."""
+    refused = counts.get("status") == status.REJECTED
+    warned = "quality threshold" in str(counts.get("warning") or "")
+    if not (refused or warned):
+        return []
+    verdict = "refused" if refused else "loaded with a warning"
+    why = str(counts.get("message") or counts.get("warning") or "")
+    return [
+        ("quality_threshold", "error" if refused else "warn", "within", verdict, f"MaxRejectedShare/MinRows: {why}")
+    ]
 
 
 def emit(*events: Any) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from airline_pipeline.adapters.warehouse import describe, open_reader, open_warehouse
 from airline_pipeline.cli.output import download_bar, emit, log
 from airline_pipeline.core import schema, status
-from airline_pipeline.core.errors import ConfigError
+from airline_pipeline.core.errors import ConfigError, Interrupted
+from airline_pipeline.core.quality import LoadPolicy
 
 
 def cmd_init_warehouse(args: argparse.Namespace) -> int:
@@ -40,23 +42,33 @@ def cmd_load_airports(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from airline_pipeline.adapters import lineage
     from airline_pipeline.engine.ingest import ingest
 
-    with open_warehouse(args.warehouse) as warehouse:
-        warehouse.init_schema()
-        with download_bar() as progress:
-            summary = ingest(
-                args.source,
-                warehouse,
-                min_dep_delay=args.min_dep_delay,
-                batch_id=args.batch_id,
-                download_progress=progress,
-            )
-    from airline_pipeline.adapters import lineage
-
+    try:
+        with open_warehouse(args.warehouse) as warehouse:
+            warehouse.init_schema()
+            with download_bar() as progress:
+                summary = ingest(
+                    args.source,
+                    warehouse,
+                    min_dep_delay=args.min_dep_delay,
+                    batch_id=args.batch_id,
+                    download_progress=progress,
+                    policy=load_policy(args),
+                )
+    except Interrupted as stopped:  # Ctrl-C / SIGTERM: the run still ends, with FAIL, in the lineage
+        if stopped.summary:
+            lineage.emit_load(stopped.summary, warehouse_uri=describe(args.warehouse))
+        raise
     lineage.emit_load(summary.as_json(), warehouse_uri=describe(args.warehouse))  # only when configured
     emit(summary.as_json())
     return 0 if summary.status == schema.LOADED else 1
+
+
+def load_policy(args: argparse.Namespace) -> LoadPolicy:
+    """The policy ingest's options set: one option per :class:`LoadPolicy` field, named alike."""
+    return LoadPolicy(**{option.name: getattr(args, option.name) for option in dataclasses.fields(LoadPolicy)})
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
@@ -106,6 +118,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             "attempts": len(rows),
             "loaded": statuses.count(schema.LOADED),
             "failed": statuses.count(schema.FAILED),
+            "rejected": statuses.count(status.REJECTED),
             "started": statuses.count(schema.STARTED),
         }
     )

@@ -22,6 +22,7 @@ from airline_pipeline.cli.commands import (
 )
 from airline_pipeline.cli.output import BIGINT_MAX, BIGINT_MIN, USAGE_EXIT, default_warehouse, emit, failure
 from airline_pipeline.core.defaults import DATA_PREFIX
+from airline_pipeline.core.quality import DEFAULT_LATE_AFTER_DAYS, ON_THRESHOLD, REPLACE_SCOPES, check_share
 
 
 def _iso_date(value: str) -> date:
@@ -51,6 +52,16 @@ _COUNT = _whole(1, BIGINT_MAX, f"at least 1 and at most {BIGINT_MAX}")
 #: Redshift's LIMIT takes at most 2147483647 (and so does this one, on DuckDB too).
 _LIMIT = _whole(1, 2**31 - 1, "at least 1 and at most 2147483647, the largest LIMIT Redshift takes")
 _PORT = _whole(1, 65535, "a TCP port, 1 to 65535")
+_ROWS = _whole(0, BIGINT_MAX, f"a row count, 0 to {BIGINT_MAX}")
+_DAYS = _whole(0, 36500, "a number of days, 0 to 36500")
+
+
+def _share(value: str) -> float:
+    """An argparse type: a fraction from 0 to 1 (``0.05``); ``5`` or ``5%`` is refused, named."""
+    try:
+        return check_share(float(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a fraction between 0 and 1 (0.05 means 5%)") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("source", metavar="PATH_OR_S3_URI", help=".../date=YYYY-MM-DD/<name>.csv, local or s3://")
     sub.add_argument("--min-dep-delay", type=_DELAY, default=None, metavar="N", help="keep flights with DepDelay >= N")
     sub.add_argument("--batch-id", default=None, help="identifier for this attempt (default: <date>-<random>)")
+    _add_policy_options(sub)
     sub.set_defaults(func=cmd_ingest)
 
     sub = with_warehouse(
@@ -152,6 +164,43 @@ def build_parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():  # --debug after the command works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _add_policy_options(sub: argparse.ArgumentParser) -> None:
+    """The load policy (``core.quality``): the same options the template's parameters set for the Glue job."""
+    sub.add_argument(
+        "--max-rejected-share",
+        type=_share,
+        default=None,
+        metavar="X",
+        help="a file whose rejected rows are more than this fraction of its rows (0.05 = 5%%) is over the "
+        "threshold (default: no limit)",
+    )
+    sub.add_argument(
+        "--min-rows", type=_ROWS, default=None, metavar="N", help="fewer valid rows than N is over the threshold"
+    )
+    sub.add_argument(
+        "--on-threshold",
+        choices=ON_THRESHOLD,
+        default="fail",
+        help="over a threshold: fail = load nothing, status REJECTED, exit 1 (the rejected rows are kept); "
+        "warn = load it with a warning (default: fail)",
+    )
+    sub.add_argument(
+        "--replace-scope",
+        choices=REPLACE_SCOPES,
+        default="file",
+        help="what the load replaces: the rows of this file (default), or every row of its date (a corrected "
+        "file under another name)",
+    )
+    sub.add_argument(
+        "--late-after-days",
+        type=_DAYS,
+        default=DEFAULT_LATE_AFTER_DAYS,
+        metavar="N",
+        help="flag the file late when its date is more than N days before the load "
+        f"(default: {DEFAULT_LATE_AFTER_DAYS})",
+    )
 
 
 def _add_stack_commands(commands: Any) -> None:

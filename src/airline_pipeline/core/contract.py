@@ -23,6 +23,10 @@ from airline_pipeline.core.errors import (
     NoDataRows,
 )
 
+#: The version of this input contract (header, key layout, row rules) a load applied; recorded in each
+#: audit row, so a row loaded under older rules can be told apart. Raise it when a rule changes.
+CONTRACT_VERSION = "1"
+
 EXPECTED_HEADER = ("Carrier", "OriginAirportID", "DestAirportID", "DepDelay", "ArrDelay")
 EXPECTED_HEADER_LINE = ",".join(EXPECTED_HEADER)
 

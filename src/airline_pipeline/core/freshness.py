@@ -1,11 +1,13 @@
 """Freshness: which days of a date range have their flights loaded, read from the audit table.
 
-The audit table holds one row per attempt (STARTED, then LOADED or FAILED). Per file, the newest
-*finished* attempt is its state: a STARTED row is still running or was killed, and either way
-changed nothing (a load is one transaction). A day is
+The audit table holds one row per attempt (STARTED, then LOADED, FAILED or REJECTED). Per file, the
+newest *finished* attempt is its state: a STARTED row is still running or was killed, and either way
+changed nothing (a load is one transaction). A load with replace scope ``date`` replaced every row of
+its day: the attempts that finished before it no longer describe what the table holds and are
+ignored. A day is
 
-- ``FAILED``  when any of its files' newest outcome is FAILED (someone must look, even if an older
-  copy of the rows is still there),
+- ``FAILED``  when any of its files' newest outcome is FAILED or REJECTED (refused by the quality
+  thresholds; someone must look, even if an older copy of the rows is still there),
 - ``LOADED``  otherwise, when at least one of its files is loaded,
 - ``MISSING`` when none is: no file arrived, or none finished loading.
 
@@ -29,7 +31,7 @@ from airline_pipeline.core.errors import ConfigError
 MAX_DAYS = 3660
 
 #: Every attempt of the range's days (parsed as Redshift SQL by the tests).
-ATTEMPTS_SQL = f"""SELECT source_file, flight_date, status, rows_loaded, started_at, finished_at
+ATTEMPTS_SQL = f"""SELECT source_file, flight_date, status, rows_loaded, started_at, finished_at, replace_scope
 FROM {schema.AUDIT}
 WHERE flight_date >= CAST(:date_from AS DATE) AND flight_date <= CAST(:date_to AS DATE)"""
 
@@ -86,13 +88,19 @@ def freshness(reader: Queryable, *, date_from: date, date_to: date) -> list[DayF
     return [_day(day, by_day.get(day, {})) for day in days]
 
 
+_FINISHED = (status.LOADED, status.FAILED, status.REJECTED)
+
+
 def _day(day: date, files: dict[str, list[Row]]) -> DayFreshness:
+    replaced_before = _newest_date_replace(files)
     failed = loaded = rows_loaded = 0
     for attempts in files.values():
         finished = sorted(
-            (a for a in attempts if a["status"] in (status.LOADED, status.FAILED)), key=_finished_order, reverse=True
+            (a for a in attempts if a["status"] in _FINISHED and _finished_order(a) >= replaced_before),
+            key=_finished_order,
+            reverse=True,
         )
-        if finished and finished[0]["status"] == status.FAILED:
+        if finished and finished[0]["status"] != status.LOADED:
             failed += 1
         newest_load = next((a for a in finished if a["status"] == status.LOADED), None)
         if newest_load is not None:
@@ -100,6 +108,17 @@ def _day(day: date, files: dict[str, list[Row]]) -> DayFreshness:
             rows_loaded += int(newest_load["rows_loaded"] or 0)
     state: status.DayStatus = "FAILED" if failed else "LOADED" if loaded else "MISSING"
     return DayFreshness(day=day, status=state, files=len(files), rows_loaded=rows_loaded, files_loaded=loaded)
+
+
+def _newest_date_replace(files: dict[str, list[Row]]) -> tuple[datetime, datetime]:
+    """When the day's newest load with replace scope ``date`` finished (what came before it is gone)."""
+    replaces = [
+        _finished_order(a)
+        for attempts in files.values()
+        for a in attempts
+        if a["status"] == status.LOADED and a.get("replace_scope") == "date"
+    ]
+    return max(replaces, default=(datetime.min, datetime.min))
 
 
 def _finished_order(row: Row) -> tuple[datetime, datetime]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Optional
 
+from airline_pipeline.core.quality import LoadPolicy
+
 
 def utcnow() -> datetime:
     """Naive UTC to the millisecond: TIMESTAMP without time zone, as Parquet staging for Redshift keeps it."""
@@ -44,6 +46,8 @@ class Batch:
     started_at: datetime = field(default_factory=utcnow)
     #: The Glue job's DPUs for this load (what it is billed for); None outside Glue.
     job_capacity_dpu: Optional[float] = None
+    #: What the load accepts (quality thresholds) and replaces (its file or its date).
+    policy: LoadPolicy = field(default_factory=LoadPolicy)
 
     def replace(self, **changes: Any) -> Batch:
         return dataclasses.replace(self, **changes)
@@ -56,6 +60,8 @@ class Batch:
             flight_date=self.flight_date,
             min_dep_delay=self.min_dep_delay,
             status=status,
+            late=self.policy.is_late(self.flight_date, self.started_at),
+            replace_scope=self.policy.replace_scope,
             **fields,
         )
 
@@ -83,6 +89,11 @@ class LoadOutcome:
     unknown_airports: int = 0
     unknown_airport_ids: list[int] = field(default_factory=list)
     duration_seconds: float = 0.0
+    #: Loaded, but something an operator must not miss (over a quality threshold with on-threshold
+    #: warn, no airports to join with).
+    warning: Optional[str] = None
+    #: The flight date was more than ``LateAfterDays`` before the load started.
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,11 @@ class LoadSummary(LoadOutcome):
     min_dep_delay: Optional[int] = None
     error: Optional[str] = None
     message: Optional[str] = None
-    #: Loaded, but something an operator must not miss (e.g. no airports to join with).
-    warning: Optional[str] = None
+    #: REJECTED only: the valid rows that were not loaded because the file was refused, so that
+    #: ``rows_read = rows_loaded + rows_rejected + rows_filtered + rows_refused`` always holds.
+    rows_refused: int = 0
+    #: What the load replaced: the rows of its ``file``, or every row of its ``date``.
+    replace_scope: str = "file"
 
     def replace(self, **changes: Any) -> LoadSummary:
         return dataclasses.replace(self, **changes)

@@ -68,8 +68,13 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     ("started_at", "TIMESTAMP"),
     ("finished_at", "TIMESTAMP"),
     ("error", "VARCHAR(4096)"),
-    # Added later (core.schema_changes): last, where ALTER TABLE ... ADD COLUMN puts it.
+    # Added after the first release (core.schema_changes), oldest first: last, where ALTER TABLE ... ADD
+    # COLUMN puts them (Parquet COPY is positional).
     ("job_capacity_dpu", "DOUBLE PRECISION"),
+    ("warning", "VARCHAR(1024)"),
+    ("late", "BOOLEAN"),
+    ("contract_version", "VARCHAR(16)"),
+    ("replace_scope", "VARCHAR(8)"),
 )
 
 REJECTED_COLUMNS: tuple[Column, ...] = (

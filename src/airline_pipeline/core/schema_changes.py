@@ -14,7 +14,14 @@ from collections.abc import Iterable
 from airline_pipeline.core import schema
 
 #: (table, column, type), oldest first; each also listed last in its table's columns in ``schema``.
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ((schema.AUDIT, "job_capacity_dpu", "DOUBLE PRECISION"),)
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    (schema.AUDIT, "job_capacity_dpu", "DOUBLE PRECISION"),
+    # The load policy (core.quality).
+    (schema.AUDIT, "warning", "VARCHAR(1024)"),
+    (schema.AUDIT, "late", "BOOLEAN"),
+    (schema.AUDIT, "contract_version", "VARCHAR(16)"),
+    (schema.AUDIT, "replace_scope", "VARCHAR(8)"),
+)
 
 #: The columns the pipeline's tables have now (Redshift), bound as ``:schema``.
 EXISTING_COLUMNS_SQL = "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"

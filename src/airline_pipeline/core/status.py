@@ -16,7 +16,9 @@ LOADED = "LOADED"
 FAILED = "FAILED"
 #: Ledger only: a file claimed by a live execution.
 IN_FLIGHT = "IN_FLIGHT"
-#: Ledger only: a file that can never load (bad header, bad key); a new upload is a new etag.
+#: Ledger: a file that can never load (bad header, bad key); a new upload is a new etag.
+#: Audit: a file refused by the quality thresholds (``core.quality``): its rejected rows are kept,
+#: none of its rows loaded, the earlier rows of its file or date left as they were.
 REJECTED = "REJECTED"
 #: Freshness only: a day with no loaded file (``airline-pipeline freshness``), and the alert item
 #: (``freshness#<date>`` in the ledger table) of a day reported missing ...
@@ -24,8 +26,8 @@ MISSING = "MISSING"
 #: ... that has loaded since (its RECOVERED notification was sent).
 RECOVERED = "RECOVERED"
 
-AuditStatus = Literal["STARTED", "LOADED", "FAILED"]
+AuditStatus = Literal["STARTED", "LOADED", "FAILED", "REJECTED"]
 LedgerStatus = Literal["IN_FLIGHT", "LOADED", "FAILED", "REJECTED"]
-AUDIT_STATUSES: tuple[str, ...] = (STARTED, LOADED, FAILED)
+AUDIT_STATUSES: tuple[str, ...] = (STARTED, LOADED, FAILED, REJECTED)
 LEDGER_STATUSES: tuple[str, ...] = (IN_FLIGHT, LOADED, FAILED, REJECTED)
 DayStatus = Literal["LOADED", "FAILED", "MISSING"]

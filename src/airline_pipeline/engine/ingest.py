@@ -12,6 +12,7 @@ from airline_pipeline.core import interrupts, schema
 from airline_pipeline.core.contract import HEAD_BYTES, check_head, flight_date_or_none
 from airline_pipeline.core.errors import IdentityTooLong, PipelineError
 from airline_pipeline.core.outcome import Batch, LoadSummary, new_batch_id
+from airline_pipeline.core.quality import LoadPolicy
 from airline_pipeline.engine.scan import prepare
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,15 @@ def ingest(
     data_prefix: str = "",
     download_progress: Optional[ProgressCallback] = None,
     job_capacity_dpu: Optional[float] = None,
+    policy: Optional[LoadPolicy] = None,
 ) -> LoadSummary:
     """Check, join and load the file at ``location`` (local path or ``s3://``) into ``warehouse``.
 
     Never raises for a bad file or a failed load: the result's ``status`` is ``FAILED`` with
-    ``error`` (a stable code) and ``message``, and a FAILED audit row is written. Loading the
-    same location again replaces its rows. Ctrl-C or SIGTERM (:mod:`airline_pipeline.core.interrupts`)
+    ``error`` (a stable code) and ``message``, and a FAILED audit row is written. A file over the
+    ``policy``'s thresholds with ``on_threshold="fail"`` is REJECTED the same way (its rejected rows
+    kept, nothing loaded). Loading the same location again replaces its rows (its date's, with
+    ``replace_scope="date"``). Ctrl-C or SIGTERM (:mod:`airline_pipeline.core.interrupts`)
     is recorded the same way, then raised as :class:`~airline_pipeline.core.errors.Interrupted`.
     """
     started = time.monotonic()
@@ -40,6 +44,7 @@ def ingest(
         source_file=location,
         min_dep_delay=min_dep_delay,
         job_capacity_dpu=job_capacity_dpu,
+        policy=policy or LoadPolicy(),
     )
     try:
         source = open_source(location)
@@ -73,8 +78,13 @@ def _load(source: SourceFile, batch: Batch, warehouse: Warehouse, progress: Opti
         prepare(path, name=source.uri, check_unchanged=source.check_unchanged) as file,
     ):
         summary = warehouse.load_file(file, batch)
+    if summary.status != schema.LOADED:
+        log.error("%s: %s", summary.error, summary.message)
     if summary.warning:
         log.warning("%s", summary.warning)
+    if summary.late:
+        # A flag, not a problem of the load: the JSON line, the audit row and the notification carry it.
+        log.info("late file: flight date %s, loaded %s", batch.flight_date, f"{batch.started_at:%Y-%m-%d}")
     log.info(
         "loaded %s rows, rejected %s, %s flights with an unknown airport",
         f"{summary.rows_loaded:,}",

@@ -11,9 +11,11 @@ import os
 from datetime import datetime
 from typing import Any, Optional
 
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, status
+from airline_pipeline.core.contract import CONTRACT_VERSION
 from airline_pipeline.core.errors import NoDataRows
 from airline_pipeline.core.outcome import ROW_COUNTS, Batch, LoadSummary, utcnow
+from airline_pipeline.core.quality import THRESHOLD_ERROR
 from airline_pipeline.engine import facts, scan
 from airline_pipeline.engine.sink import Sink
 
@@ -32,7 +34,9 @@ def load_file(
 ) -> LoadSummary:
     """Validate and join ``file`` (joined with ``dim_table`` on ``con``) and hand its rows to ``sink``.
 
-    Returns the LOADED outcome; the caller calls ``sink.apply()`` to make the rows visible. Raises
+    Returns the LOADED outcome - or REJECTED, when the batch's policy refuses the file (its rejected
+    rows and audit row are still written, its fact rows are not); the caller calls ``sink.apply()``
+    to make the rows visible. Raises
     :class:`~airline_pipeline.core.errors.NoDataRows` for a file with a header and no data rows.
     ``created`` names the warehouse when this process created it (see :func:`loaded_summary`).
     """
@@ -47,10 +51,16 @@ def load_file(
     )
     if counts.rows_read == 0:
         raise NoDataRows(f"{batch.source_file} has the header but no data rows; nothing to load")
+    breach = batch.policy.breach(rows_read=counts.rows_read, rows_rejected=counts.rows_rejected)
+    refused = breach is not None and batch.policy.on_threshold == "fail"
+    if refused:
+        sink.refuse()
     sink.write_rejected(*rejected_rows_select(batch, loaded_at))
     summary = loaded_summary(
         con, batch, counts, file=file, dim_table=dim_table, unknown_airports=sink.unknown_airports(), created=created
     )
+    if breach is not None:
+        summary = quality_outcome(summary, breach, refused=refused)
     sink.write_audit(audit_row(batch, summary, finished_at=utcnow()))
     return summary
 
@@ -85,6 +95,24 @@ def loaded_summary(
     )
     file.check_unchanged()
     return summary
+
+
+def quality_outcome(summary: LoadSummary, breach: str, *, refused: bool) -> LoadSummary:
+    """The outcome of a file over a quality threshold: REJECTED (nothing loaded) or LOADED with a warning."""
+    if not refused:
+        warning = f"over the quality threshold, loaded anyway (on-threshold warn): {breach}"
+        return summary.replace(warning="; ".join(filter(None, (warning, summary.warning))))
+    where = f"{schema.REJECTED} WHERE batch_id = '{summary.batch_id}'"
+    return summary.replace(
+        status=status.REJECTED,
+        rows_loaded=0,
+        rows_refused=summary.rows_loaded,
+        unknown_airports=0,
+        unknown_airport_ids=[],
+        error=THRESHOLD_ERROR,
+        message=f"refused: {breach}; nothing loaded; {summary.rows_rejected:,} rows in {where}",
+        warning=None,
+    )
 
 
 def _empty_dimension_warning(created: Optional[str]) -> str:
@@ -126,7 +154,11 @@ def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: Optional[datet
         "min_dep_delay": batch.min_dep_delay,
         "started_at": batch.started_at,
         "finished_at": finished_at,
-        "error": (summary.error or "")[:4000] or None,
         "job_capacity_dpu": batch.job_capacity_dpu,
+        "error": ((f"{summary.error}: {summary.message}" if summary.message else summary.error) or "")[:4000] or None,
+        "warning": (summary.warning or "")[:1000] or None,
+        "late": summary.late,
+        "contract_version": CONTRACT_VERSION,
+        "replace_scope": summary.replace_scope,
     }
     return [values[name] for name in schema.column_names(schema.AUDIT_COLUMNS)]

@@ -3,7 +3,9 @@
 The engine computes the rows on a DuckDB connection and hands each table's rows to the sink as a
 SELECT (and its bind values) in that table's column order: first the fact rows (possibly in several
 parts), then the rejected rows, then the audit row. :meth:`Sink.apply` makes all of them visible at
-once, replacing the file's earlier rows.
+once, replacing the earlier rows of the batch's replace scope (its file, or its date:
+``Batch.policy.replace_scope``). A file refused by the quality thresholds (:meth:`Sink.refuse`)
+keeps only its rejected rows and audit row, and replaces nothing.
 
 * DuckDB (:class:`~airline_pipeline.adapters.warehouse.duckdb.DuckDBSink`) writes straight into the
   tables inside one transaction; ``apply`` commits it.
@@ -28,6 +30,14 @@ class Sink(abc.ABC):
         """Write the fact rows ``select_sql`` yields (``schema.FACT_COLUMNS`` order); returns how many."""
 
     @abc.abstractmethod
+    def refuse(self) -> None:
+        """The file is refused (over a quality threshold): drop the fact rows written, replace nothing.
+
+        Called after the fact rows and before the rejected rows; the rejected and audit rows are
+        still written, and ``apply`` adds them without touching any earlier row.
+        """
+
+    @abc.abstractmethod
     def write_rejected(self, select_sql: str, params: list[Any]) -> None:
         """Write the rejected rows (``schema.REJECTED_COLUMNS`` order)."""
 
@@ -41,4 +51,4 @@ class Sink(abc.ABC):
 
     @abc.abstractmethod
     def apply(self) -> None:
-        """Make everything written visible in one step, replacing the file's earlier rows."""
+        """Make everything written visible in one step, replacing the scope's earlier rows (unless refused)."""

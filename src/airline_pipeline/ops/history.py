@@ -18,7 +18,7 @@ def history_sql(last: int) -> str:
     if last < 1:
         raise ConfigError(f"--last must be at least 1, not {last}")
     return f"""SELECT batch_id, source_file, flight_date, status, rows_read, rows_loaded, rows_rejected,
-       unknown_airports, started_at, finished_at, error
+       unknown_airports, started_at, finished_at, error, warning, late, replace_scope, contract_version
 FROM {schema.AUDIT}
 ORDER BY started_at DESC, finished_at DESC, batch_id DESC
 LIMIT {int(last)}"""
@@ -76,7 +76,10 @@ def format_history(rows: list[Row], *, file_width: int = 48, error_width: int = 
             "rejected": [_count(r["rows_rejected"]) for r in rows],
             "seconds": ["-" if r["duration_seconds"] is None else f"{r['duration_seconds']:.0f}" for r in rows],
             "error": [
-                _shorten(r["error"] or (UNFINISHED if r["status"] == schema.STARTED else ""), error_width) or "-"
+                _shorten(
+                    r["error"] or r.get("warning") or (UNFINISHED if r["status"] == schema.STARTED else ""), error_width
+                )
+                or "-"
                 for r in rows
             ],
         }

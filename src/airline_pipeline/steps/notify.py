@@ -22,6 +22,7 @@ from airline_pipeline.adapters.ledger import Ledger, file_id
 from airline_pipeline.adapters.sources import decode_event_key
 from airline_pipeline.core import cost
 from airline_pipeline.core.outcome import ROW_COUNTS
+from airline_pipeline.core.quality import THRESHOLD_ERROR
 from airline_pipeline.steps.state import Failure, FailureDescription, PipelineState
 from airline_pipeline.steps.verify_load import BatchReport
 
@@ -141,12 +142,20 @@ def _success(about: _About, report: BatchReport, summary: dict[str, Any]) -> tup
         summary[field] = getattr(report, field)
     summary["top_rejection_reasons"] = [reason.model_dump() for reason in report.top_rejection_reasons]
     summary["rejected_rows_location"] = report.rejected_rows_location
-    subject = f"[airline-pipeline] LOADED {about.flight_date} {about.name}: {report.rows_loaded} rows"
+    summary["warning"] = report.warning
+    summary["late"] = report.late
+    # Marks first: a long file name may cut the end of the subject, never what kind of load it was.
+    outcome = "LOADED WITH WARNING" if report.warning else "LOADED"
+    late = " LATE" if report.late else ""
+    subject = f"[airline-pipeline] {outcome} {about.flight_date}{late} {about.name}: {report.rows_loaded} rows"
     if report.rows_rejected:
         subject += f", {report.rows_rejected} rejected"
-    lines = [
-        f"Loaded {about.source} (flight date {about.flight_date}).",
-        "",
+    lines = [f"Loaded {about.source} (flight date {about.flight_date}).", ""]
+    if report.warning:
+        lines += [f"WARNING: {report.warning}", ""]
+    if report.late:
+        lines += [f"LATE: the file for {about.flight_date} arrived after the LateAfterDays limit.", ""]
+    lines += [
         f"Rows read:      {report.rows_read}",
         f"Rows loaded:    {report.rows_loaded}",
         f"Rows rejected:  {report.rows_rejected}",
@@ -204,6 +213,9 @@ def _failure(about: _About, failure: Failure, summary: dict[str, Any]) -> tuple[
     failed_state, error, cause = failure.describe()
     summary.update({"failed_state": failed_state, "error": error, "cause": cause[:_CAUSE_LIMIT]})
     loaded, todo = _AFTERMATH.get(failed_state, _BEFORE_LOAD)
+    marker = f"{THRESHOLD_ERROR}: "
+    if marker in cause:  # the job's own line, wherever the Glue run's ErrorMessage puts it
+        return _refused(about, cause[cause.index(marker) + len(marker) :], summary)
     subject = f"[airline-pipeline] FAILED {about.flight_date} {about.name}: {error} in {failed_state}"
     lines = [
         f"{about.source} (flight date {about.flight_date}) failed in {failed_state}.",
@@ -214,6 +226,23 @@ def _failure(about: _About, failure: Failure, summary: dict[str, Any]) -> tuple[
         "",
         loaded,
         todo,
+        f"Execution:   {about.execution}",
+    ]
+    return subject, lines
+
+
+def _refused(about: _About, reason: str, summary: dict[str, Any]) -> tuple[str, list[str]]:
+    """A file the quality thresholds refused: the load job failed on purpose, and says why."""
+    summary.update({"status": "REJECTED", "error": THRESHOLD_ERROR, "cause": reason[:_CAUSE_LIMIT]})
+    subject = f"[airline-pipeline] REJECTED {about.flight_date} {about.name}: over the quality threshold"
+    lines = [
+        f"{about.source} (flight date {about.flight_date}) was refused by the quality thresholds.",
+        "",
+        reason[:_BODY_CAUSE_LIMIT],
+        "",
+        "None of its rows was loaded, and the earlier rows of its file (or date) are as they were; its rejected "
+        "rows are kept for inspection.",
+        "Fix the file and upload it again, or raise MaxRejectedShare / lower MinRows, or set OnThreshold=warn.",
         f"Execution:   {about.execution}",
     ]
     return subject, lines

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.dataclasses import dataclass
 
 from airline_pipeline.adapters.warehouse import Reader
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, status
 from airline_pipeline.core.errors import LoadFailed, WarehouseError
 from airline_pipeline.core.outcome import ROW_COUNTS, LoadOutcome
 
@@ -46,7 +46,7 @@ class BatchReport(LoadOutcome):
 
 _AUDIT = f"""
 SELECT batch_id, source_file, flight_date, status, {", ".join(ROW_COUNTS)},
-       unknown_airports, unknown_airport_ids, started_at, finished_at, error, job_capacity_dpu
+       unknown_airports, unknown_airport_ids, started_at, finished_at, error, job_capacity_dpu, warning, late
 FROM {schema.AUDIT}
 WHERE batch_id = :batch_id
 ORDER BY finished_at DESC NULLS LAST, started_at DESC
@@ -82,6 +82,8 @@ def batch_report(warehouse: Reader, batch_id: str) -> BatchReport:
             f"batch {batch_id} started at {row['started_at']} and recorded no outcome: the load was killed "
             "(out of memory, timeout) before it finished, and nothing of it was kept; reprocess the file"
         )
+    if row["status"] == status.REJECTED:
+        raise LoadFailed(f"batch {batch_id} was refused by the quality thresholds", details=str(row.get("error") or ""))
     if row["status"] != schema.LOADED:
         raise LoadFailed(f"batch {batch_id} failed", details=str(row.get("error") or ""))
     fact_rows = int(warehouse.query(_FACT_ROWS, {"batch_id": batch_id})[0]["n"])
@@ -111,7 +113,14 @@ def batch_report(warehouse: Reader, batch_id: str) -> BatchReport:
         rejected_rows_location=(
             f"{schema.REJECTED} WHERE batch_id = '{batch_id}'" if int(row["rows_rejected"]) else None
         ),
+        warning=row.get("warning") or None,
+        late=_flag(row.get("late")),
     )
+
+
+def _flag(value: Any) -> bool:
+    """A BOOLEAN as either reader returns it (the Data API reader may give text); NULL (older rows) is False."""
+    return value is True or str(value).lower() in ("true", "t", "1")
 
 
 def _ids(value: Any) -> list[int]:

@@ -46,6 +46,7 @@ class ParquetSink(Sink):
         self.workdir = workdir
         #: Per table, the Parquet files written and their row counts.
         self.files: dict[str, list[tuple[str, int]]] = {schema.FACT: [], schema.REJECTED: [], schema.AUDIT: []}
+        self.refused = False
 
     def _write(self, table: str, select_sql: str, params: list[Any]) -> int:
         target = os.path.join(self.workdir, f"{bare_table(table)}-{len(self.files[table]) + 1}.parquet")
@@ -57,11 +58,17 @@ class ParquetSink(Sink):
     def write_facts(self, select_sql: str, params: list[Any]) -> int:
         return self._write(schema.FACT, select_sql, params)
 
+    def refuse(self) -> None:
+        self.files[schema.FACT] = []  # never staged: the transaction copies no fact row
+        self.refused = True
+
     def write_rejected(self, select_sql: str, params: list[Any]) -> None:
         self._write(schema.REJECTED, select_sql, params)
 
     def unknown_airports(self) -> int:
         fact_files = ", ".join(duck_quote(parquet) for parquet, _ in self.files[schema.FACT])
+        if not fact_files:
+            return 0
         return int(
             self.con.execute(
                 f"""SELECT count(*) FROM read_parquet([{fact_files}])
@@ -84,7 +91,13 @@ class ParquetSink(Sink):
                 uploaded.append(warehouse._upload(parquet, f"{prefix}{table}/part-{number}.parquet"))
             staged[part] = f"{prefix}{table}/" if uploads else None
         session = warehouse._stage_batch(
-            file_stage_statements(staged, warehouse.target.iam_role), what=f"stage batch {batch_id}", staged=prefix
+            file_stage_statements(staged, warehouse.target.iam_role, refused=self.refused),
+            what=f"stage batch {batch_id}",
+            staged=prefix,
         )
-        warehouse._run_batch(file_apply_statements(), what=f"apply batch {batch_id}", session=session)
+        warehouse._run_batch(
+            file_apply_statements(scope=self.batch.policy.replace_scope, refused=self.refused),
+            what=f"apply batch {batch_id}",
+            session=session,
+        )
         warehouse._delete_staged(uploaded)

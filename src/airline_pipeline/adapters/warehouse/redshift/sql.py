@@ -78,7 +78,12 @@ def airports_statements(s3_uri: Optional[str], iam_role: str, rejected_uri: Opti
     return statements
 
 
-def file_stage_statements(staged: Mapping[str, Optional[str]], iam_role: str) -> list[str]:
+def _written(refused: bool) -> tuple[str, ...]:
+    """The tables a load adds rows to: a refused file (over a quality threshold) adds no fact row."""
+    return (schema.REJECTED, schema.AUDIT) if refused else (schema.FACT, schema.REJECTED, schema.AUDIT)
+
+
+def file_stage_statements(staged: Mapping[str, Optional[str]], iam_role: str, *, refused: bool = False) -> list[str]:
     """A file load's first transaction: COPY the staged Parquet into session temp tables. No target table is touched.
 
     ``staged`` maps each of fact, rejected and audit table to the S3 prefix holding its Parquet
@@ -86,14 +91,19 @@ def file_stage_statements(staged: Mapping[str, Optional[str]], iam_role: str) ->
     earlier rows are still replaced by :func:`file_apply_statements`). The temp tables live as long
     as the Data API session, so the second transaction, in the same session, reads them.
     """
-    tables = (schema.FACT, schema.REJECTED, schema.AUDIT)
-    statements = [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in tables]
-    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in tables if (uri := staged.get(table))]
+    written = _written(refused)
+    statements = [f"CREATE TEMP TABLE {_STAGE[table]} (LIKE {table})" for table in written]
+    statements += [copy_sql(_STAGE[table], uri, iam_role) for table in written if (uri := staged.get(table))]
     return statements
 
 
-def file_apply_statements() -> list[str]:
+def file_apply_statements(*, scope: str = "file", refused: bool = False) -> list[str]:
     """A file load's second transaction: the only one that changes what readers see, and the only one that locks.
+
+    It replaces the earlier fact and rejected rows of its ``scope`` (``file``: its source_file;
+    ``date``: its flight_date, whatever file they came from) and adds its audit row. ``refused`` (over a
+    quality threshold): no fact row is added and no earlier row is replaced; the rejected rows and the
+    REJECTED audit row are added.
 
     LOCK comes first, before any statement that takes the transaction's snapshot (Redshift takes it
     at the first SELECT, DML or CREATE/ALTER/DROP TABLE: "Serializable isolation"), so the DELETE
@@ -101,20 +111,24 @@ def file_apply_statements() -> list[str]:
     the same order, so concurrent loads queue instead of failing. The exclusive section is DELETE +
     INSERT from the temp tables: the COPY from S3 ran in the first transaction.
     """
+    if scope not in ("file", "date"):
+        raise ValueError(f"replace scope {scope!r}")
     tables = (schema.FACT, schema.REJECTED, schema.AUDIT)
     audit = _STAGE[schema.AUDIT]
     statements = [f"LOCK {', '.join(tables)}"]
-    statements += [
-        # The file name comes from the staged audit row: no file name is ever written into SQL text.
-        f"DELETE FROM {table} WHERE source_file IN (SELECT source_file FROM {audit})"
-        for table in (schema.FACT, schema.REJECTED)
-    ]
-    # This attempt's STARTED row (same batch and start; unfinished): replaced by the staged LOADED row.
+    # The file name and date come from the staged audit row: no value is ever written into SQL text.
+    if refused:  # only an earlier attempt under this very batch id and file (a rerun) is replaced
+        where = f"batch_id IN (SELECT batch_id FROM {audit}) AND source_file IN (SELECT source_file FROM {audit})"
+    else:
+        key = "flight_date" if scope == "date" else "source_file"
+        where = f"{key} IN (SELECT {key} FROM {audit})"
+    statements += [f"DELETE FROM {table} WHERE {where}" for table in (schema.FACT, schema.REJECTED)]
+    # This attempt's STARTED row (same batch and start; unfinished): replaced by the staged outcome row.
     statements.append(
         f"DELETE FROM {schema.AUDIT} WHERE finished_at IS NULL"
         f" AND batch_id IN (SELECT batch_id FROM {audit}) AND started_at IN (SELECT started_at FROM {audit})"
     )
-    statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in tables]
+    statements += [f"INSERT INTO {table} SELECT * FROM {_STAGE[table]}" for table in _written(refused)]
     assert len(statements) <= MAX_BATCH_STATEMENTS
     return statements
 
