@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from airline_pipeline.adapters.warehouse.duckdb import DuckDBWarehouse
-from airline_pipeline.core.errors import WarehouseUnavailable
+from airline_pipeline.core.errors import ConfigError, WarehouseUnavailable
 
 
 def test_a_file_another_process_is_still_creating_is_waited_for(tmp_path: Path) -> None:
@@ -57,3 +57,18 @@ def test_an_old_file_that_is_not_a_database_fails_at_once(tmp_path: Path) -> Non
 
     # Then the error comes at once, not after the lock timeout
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(("option", "staged"), [("", False), ("?staging=true", True), ("?staging=false", False)])
+def test_a_load_stages_only_when_the_uri_asks(tmp_path: Path, option: str, staged: bool) -> None:
+    # Given a warehouse URI with or without the staging option
+    # When it is opened
+    warehouse = DuckDBWarehouse.from_uri(f"duckdb://{tmp_path / 'w.duckdb'}{option}")
+    # Then its loads stage first only when asked (the default is the faster load in place)
+    assert warehouse.staging is staged
+
+
+def test_a_staging_option_that_is_not_a_flag_is_refused(tmp_path: Path) -> None:
+    # Given / When a URI says staging=maybe / Then it is refused, naming the option
+    with pytest.raises(ConfigError, match="staging must be true or false"):
+        DuckDBWarehouse.from_uri(f"duckdb://{tmp_path / 'w.duckdb'}?staging=maybe")
