@@ -283,6 +283,24 @@ def rejected_file(tmp_path_factory):
     return counts, rejects, carriers
 
 
+def test_bts_whole_number_decimals_take_the_fast_path(load, monkeypatch) -> None:
+    # Given a file written as BTS downloads write delays and ids: whole numbers with zero fractions
+    body = b"DL,10397.00,12478,-5.00,12.00\nAA,10397,12478.0,0.00,\nUA,10397,12478,12.,-0.00\n"
+
+    # (the slow path's line-by-line checks must not run: they are the cost of a BTS file otherwise)
+    def no_slow_path(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a whole-number decimal line took the slow path")
+
+    monkeypatch.setattr(facts, "check_lines", no_slow_path)
+    # When the file is loaded
+    got = load(body)
+    # Then every row loads, exactly, from the fast path alone
+    assert got.counts.rows_loaded == 3
+    assert sort_facts(got.facts) == sort_facts(
+        [fact("DL", 10397, 12478, -5, 12), fact("AA", 10397, 12478, 0, None), fact("UA", 10397, 12478, 12, 0)]
+    )
+
+
 @pytest.mark.parametrize("index", range(len(REJECTED)), ids=[f"{c[1]}:{c[0]}" for c in REJECTED])
 def test_rejected_row_reason(rejected_file, index: int) -> None:
     line, reason, detail = REJECTED[index]

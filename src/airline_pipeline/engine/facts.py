@@ -1,10 +1,10 @@
 """The fact rows of a file: the fast and slow paths, and the join with the airports dimension.
 
-* **fast path** - one regex recognises the canonical shape (``DL,10397,12478,-3,``); such a line is
-  split and cast without further checks and streams straight into the join. Nearly every line of
-  a real file takes it.
+* **fast path** - one regex recognises the canonical shape (``DL,10397,12478,-3,``, also with BTS's
+  zero fractions: ``-3.00``); such a line is split and cast without further checks and streams
+  straight into the join. Nearly every line of a real file takes it.
 * **slow path** - only when the fast rows are fewer than the file's lines: every other non-blank
-  line (spaces, signs, ``12.0``, quotes, and every broken row) is checked by
+  line (spaces, ``+`` signs, ``1.50``, quotes, and every broken row) is checked by
   :mod:`airline_pipeline.engine.rules`, and the good ones are joined too.
 
 A clean load never waits for a ``row_number()`` over millions of lines.
@@ -23,9 +23,11 @@ from airline_pipeline.core.schema import FACT_COLUMNS
 from airline_pipeline.engine.rules import FLIGHT_RULES, check_lines, lines_sql, split_sql, validated_sql
 from airline_pipeline.engine.scan import PreparedFile
 
-_FAST_ROW = (
-    rf"[A-Za-z0-9]{{1,{CARRIER_MAX_BYTES}}},-?[0-9]{{1,18}},-?[0-9]{{1,18}},(-?[0-9]{{1,18}})?,(-?[0-9]{{1,18}})?"
-)
+#: A canonical whole number: up to 18 digits (always within BIGINT), optionally with a zero fraction, as
+#: BTS downloads write delays (``-5.00``, ``12.00``): CAST gives the exact integer on DuckDB 1.2.2 and
+#: current releases alike (``12.`` and ``12.000`` are 12), so such lines need none of the slow path's checks.
+_WHOLE = r"-?[0-9]{1,18}(?:\.0*)?"
+_FAST_ROW = rf"[A-Za-z0-9]{{1,{CARRIER_MAX_BYTES}}},{_WHOLE},{_WHOLE},(?:{_WHOLE})?,(?:{_WHOLE})?"
 SLOW_ROWS = "slow_rows"
 
 
