@@ -37,9 +37,9 @@ from airline_pipeline.engine.load import DEFAULT_MEMORY_LIMIT
 REPO = Path(__file__).resolve().parent.parent
 FLIGHT_DATE = "2013-06-01"
 MIB = 1024 * 1024
-#: Targets from the issue.
-MAX_RATIO_10X = 1.5
-MAX_RSS_10X_MIB = 512
+#: Targets from the issues (14: <= 1.1x the bare join and <= 256 MiB at 3.37M rows).
+MAX_RATIO_10X = 1.1
+MAX_RSS_10X_MIB = 256
 MAX_RSS_GROWTH_100X = 1.2
 #: The nine data columns both loaders produce; their checksum must agree.
 DATA_COLUMNS = "carrier, dep_airport, arr_airport, dep_city, arr_city, dep_state, arr_state, dep_delay, arr_delay"
@@ -455,7 +455,8 @@ def update_readme(readme: Path, table: str) -> bool:
 
 
 def _ingest_exe() -> str:
-    for candidate in (REPO / ".venv" / "bin" / "airline-pipeline", Path(sys.executable).parent / "airline-pipeline"):
+    # This interpreter's own first: under the Glue venv (Python 3.9 + DuckDB 1.2.2) both loaders run there.
+    for candidate in (Path(sys.executable).parent / "airline-pipeline", REPO / ".venv" / "bin" / "airline-pipeline"):
         if candidate.exists():
             return str(candidate)
     found = shutil.which("airline-pipeline")
