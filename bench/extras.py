@@ -52,7 +52,7 @@ DAYS = 365
 
 
 def _median(children: list[Child], attr: str = "wall_s") -> float:
-    return round(statistics.median(getattr(c, attr) for c in children), 3)
+    return round(float(statistics.median(getattr(c, attr) for c in children)), 3)
 
 
 def _head(source: Path, target: Path, rows: int) -> Path:
