@@ -1,7 +1,8 @@
 """Glue Python shell entry point: load one flights file (the same code as ``airline-pipeline ingest``).
 
 Job arguments: ``--source_uri`` (s3://bucket/key), ``--warehouse`` (URI), and optionally
-``--batch_id`` (the Step Functions execution name), ``--min_dep_delay``, ``--data_prefix``.
+``--batch_id`` (the Step Functions execution name), ``--min_dep_delay``, ``--data_prefix``,
+``--job_capacity_dpu`` (the run's MaxCapacity, recorded in the audit row for the cost model).
 
 In AWS they come through ``awsglue.utils.getResolvedOptions``. The local emulator has no
 ``awsglue`` and passes them as environment variables named without the dashes; ``--name value``
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix")
+ARGUMENTS = ("source_uri", "warehouse", "batch_id", "min_dep_delay", "data_prefix", "job_capacity_dpu")
 REQUIRED = ("source_uri", "warehouse")
 
 
@@ -48,6 +49,14 @@ def _min_dep_delay(value: Optional[str]) -> Optional[int]:
     return int(value) if value not in (None, "") else None
 
 
+def _capacity(value: Optional[str]) -> Optional[float]:
+    """The run's MaxCapacity as the state machine passed it (recorded in the audit row for the cost model)."""
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None  # a record, not an input of the load: a bad value must not fail it
+
+
 def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.environ) -> int:
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = job_arguments(argv, environ)
@@ -67,6 +76,7 @@ def main(argv: Sequence[str] = tuple(sys.argv), environ: Mapping[str, str] = os.
             min_dep_delay=_min_dep_delay(args.get("min_dep_delay")),
             batch_id=args.get("batch_id") or None,
             data_prefix=args.get("data_prefix", ""),
+            job_capacity_dpu=_capacity(args.get("job_capacity_dpu")),
         )
     print(json.dumps(summary.as_json()), flush=True)
     if summary.status != "LOADED":

@@ -7,6 +7,8 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from airline_pipeline.adapters import lineage
+from airline_pipeline.adapters.warehouse import describe
 from airline_pipeline.steps.powertools import aws_client, ledger, metrics, step_handler
 from airline_pipeline.steps.settings import ValidateSettings, get_settings
 from airline_pipeline.steps.validate import ValidationResult, validate_object
@@ -34,5 +36,9 @@ def handler(request: ValidateRequest, context: LambdaContext) -> ValidationResul
         s3=aws_client("s3"),
         replay=bool(event.replay_name),
     )
+    if result.status == "accepted":  # the OpenLineage run starts (when configured); notify ends it
+        lineage.emit_start(
+            batch_id=request.execution, source_file=result.source_uri, warehouse_uri=describe(settings.warehouse_uri)
+        )
     metrics.add_metric(name=f"Files{result.status.capitalize()}", unit=MetricUnit.Count, value=1)
     return result

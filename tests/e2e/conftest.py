@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, RECORDER, ROOT
+from stacks import AWS_LIKE_PARAMETERS, AWS_LIKE_STACK, LOCAL_PARAMETERS, RECORDER, ROOT
 
 from airline_pipeline.local.demo import LocalPipeline
 from airline_pipeline.local.emulator import Emulator, free_port
@@ -52,7 +52,9 @@ def emulator(tmp_path_factory: pytest.TempPathFactory, call_log: Path) -> Iterat
 def pipeline(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> LocalPipeline:
     """Given the stack deployed to the emulator: its WarehouseBootstrap created the DuckDB warehouse."""
     workdir = tmp_path_factory.mktemp("warehouse")
-    deployed = LocalPipeline(emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb")
+    deployed = LocalPipeline(
+        emulator=emulator, project=ROOT, warehouse_path=workdir / "warehouse.duckdb", **LOCAL_PARAMETERS
+    )
     deployed.deploy()
     return deployed
 

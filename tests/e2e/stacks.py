@@ -24,4 +24,7 @@ AWS_LIKE_PARAMETERS = {
     "StagingBucketName": STAGING_BUCKET,
     # the namespace's managed admin secret, which the WarehouseBootstrap signs in with
     "RedshiftAdminSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:redshift!analytics-admin-AbCdEf",
+    "ExpectedBy": "cron(0 6 * * ? *)",
 }
+#: On top of samconfig.toml's local parameters: the missing-file check (test_freshness.py invokes its target).
+LOCAL_PARAMETERS = {"ExpectedBy": "cron(0 6 * * ? *)"}

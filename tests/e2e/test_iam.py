@@ -173,6 +173,17 @@ def named_resource_requests(service: str) -> Any:
             return [(f"glue:{operation}", ARN.format("glue", f"crawler/{params['Name']}"), ())]
         if service == "glue" and operation in ("StartJobRun", "GetJobRun"):
             return [(f"glue:{operation}", ARN.format("glue", f"job/{params['JobName']}"), ())]
+        if service == "glue" and operation in ("GetTables", "BatchCreatePartition"):
+            # Data Catalog calls: authorized on the catalog, the database and the table(s) they reach
+            table = params.get("TableName", "*")
+            return [
+                (f"glue:{operation}", ARN.format("glue", resource), ())
+                for resource in (
+                    "catalog",
+                    f"database/{params['DatabaseName']}",
+                    f"table/{params['DatabaseName']}/{table}",
+                )
+            ]
         if service == "sns" and operation == "Publish":
             return [("sns:Publish", params["TopicArn"], ()), *kms_behind_topic(params["TopicArn"], stack)]
         return None
@@ -466,9 +477,12 @@ def test_every_call_the_stacks_make_is_allowed_by_their_roles(
     local_checks = component_checks(calls, local)
     aws_checks = component_checks(calls, aws) + translated(local_checks, local, aws)
     aws_job, aws_report = role_name(aws.job["Role"]), aws.function_role(aws.functions["ReportFunction"])
+    # the freshness check reads the audit table through the same Warehouse.query as the report
+    aws_freshness = aws.function_role(aws.functions["FreshnessFunction"])
     for component, tests, role in [
         ("glue-job:redshift", REDSHIFT_JOB_TESTS, aws_job),
         ("lambda:report-redshift", REDSHIFT_REPORT_TESTS, aws_report),
+        ("lambda:freshness-redshift", REDSHIFT_REPORT_TESTS, aws_freshness),
     ]:
         for call in redshift_calls(tmp_path, component, tests):
             bucket = call["params"].get("Bucket")

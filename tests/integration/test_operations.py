@@ -123,6 +123,13 @@ def test_reprocess_replaces_exactly_the_days_in_range(
     assert summary["rows_rejected"] == 0
     assert [f["flight_date"] for f in summary["files"]] == [day.isoformat() for day in in_range]
     assert "date=20130103" in summary["files"][1]["file"]
+    # and each file's line is the same projection of its load summary as before (the JSON contract)
+    assert list(summary["files"][0]) == [
+        "file", "flight_date", "status", "batch_id", "rows_loaded", "rows_rejected",
+        "duration_seconds", "error", "message", "warning",
+    ]  # fmt: skip
+    assert summary["files"][0]["status"] == "LOADED"
+    assert summary["files"][0]["rows_loaded"] == expected_rows[in_range[0]]
     assert "reprocess" in stderr
     assert "3/3" in stderr
     # And their rows were replaced, not duplicated; the other days are untouched

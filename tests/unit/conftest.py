@@ -27,13 +27,16 @@ from lambda_support import LOGICAL_IDS, ROOT, FakeLambdaContext, Stack, env_json
 #: under the Glue job's Python 3.9 with the job's pins only: there these files are not collected.
 LAMBDA_TESTS = [
     "test_crawler_handler.py",
+    "test_freshness_handler.py",
     "test_glue_library_handler.py",
+    "test_lineage.py",
     "test_ledger.py",
     "test_notify_handler.py",
     "test_report_handler.py",
     "test_sample_events.py",
     "test_settings.py",
     "test_state_machine.py",
+    "test_step_state.py",
     "test_template.py",
     "test_validate_handler.py",
 ]

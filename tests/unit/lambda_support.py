@@ -28,6 +28,7 @@ LOGICAL_IDS = {
     "notify": "NotifyFunction",
     "glue_library": "GlueLibraryFunction",
     "warehouse_bootstrap": "WarehouseBootstrapFunction",
+    "freshness": "FreshnessFunction",
 }
 
 #: The object ``events/validate_bad_header.json`` announces: a BTS "On-Time Performance" export

@@ -7,7 +7,18 @@ import subprocess
 import sys
 
 #: Modules that cost start-up time and that printing the version does not need.
-HEAVY = ("duckdb", "hashlib", "uuid", "airline_pipeline.adapters.warehouse.ports", "airline_pipeline.core.outcome")
+HEAVY = (
+    "duckdb",
+    "hashlib",
+    "uuid",
+    "airline_pipeline.adapters.warehouse.ports",
+    "airline_pipeline.core.outcome",
+    # the commands that came later: lineage events, freshness, the cost model
+    "airline_pipeline.adapters.lineage",
+    "airline_pipeline.core.freshness",
+    "airline_pipeline.ops.freshness",
+    "airline_pipeline.core.cost",
+)
 
 _PROBE = """
 import contextlib, io, json, sys

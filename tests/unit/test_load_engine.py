@@ -15,6 +15,9 @@ from airline_pipeline.core.outcome import Batch
 from airline_pipeline.engine import load, scan
 from airline_pipeline.engine.sink import Sink
 
+#: Engine / core code: runs in the Glue job, so it is tested under Python 3.9 too (make glue39).
+pytestmark = pytest.mark.glue39
+
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n"
 
 

@@ -103,6 +103,42 @@ def test_success_publishes_the_numbers_and_closes_the_ledger_loaded(stack: Stack
     assert item["detail"] == f"execution {event['execution']}"
 
 
+def test_success_says_what_the_file_cost(stack: Stack, invoke: Invoke) -> None:
+    # Given the sample execution: the first day, so the crawler ran; the job ran 4 s at 1/16 DPU
+    event = load_event("notify_success")
+    claimed(stack, event)
+
+    # When it is notified
+    result = invoke("notify", event)
+
+    # Then one line prices it: the job at its 1-minute minimum, the crawl at its 10-minute minimum
+    [line] = [line for line in result["body"].splitlines() if line.startswith("Estimated AWS cost: $")]
+    assert "job 0.0625 DPU x 60 s" in line
+    assert "crawler 1 DPU x 600 s" in line
+    assert "Redshift compute not included" in line
+    glue = (0.0625 * 60 + 600) / 3600 * 0.44
+    assert glue < result["summary"]["estimated_cost_usd"] < glue + 0.001
+
+
+def test_a_day_without_a_crawl_costs_a_fraction_of_a_cent(stack: Stack, invoke: Invoke) -> None:
+    # Given a later day: the catalog step registered the partition, so the crawler never ran
+    event = load_event("notify_success")
+    pipeline = event["pipeline"]
+    del pipeline["crawler"]
+    pipeline["catalog"] = {"crawl": False, "reason": "partition registered", "registered": True}
+    pipeline["jobRun"]["run"]["ExecutionTime"] = 61
+    claimed(stack, event)
+
+    # When it is notified
+    result = invoke("notify", event)
+
+    # Then the crawl is not in the bill and the file costs <= $0.005
+    [line] = [line for line in result["body"].splitlines() if line.startswith("Estimated AWS cost: $")]
+    assert "crawler skipped" in line
+    assert "job 0.0625 DPU x 61 s" in line
+    assert result["summary"]["estimated_cost_usd"] <= 0.005
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -207,6 +243,7 @@ def test_failure_names_the_state_the_error_and_the_cause(
 #: Per failed state (every state the ASL's failure descriptions name): what the body must say, and must not.
 AFTERMATH = {
     "ValidateFile": (["Nothing was loaded: the file was refused", "Fix the file and upload it again"], []),
+    "CheckCatalog": (["Nothing was loaded: the load job had not started.", "airline-pipeline reprocess"], []),
     "StartCrawler": (["Nothing was loaded: the load job had not started.", "airline-pipeline reprocess"], []),
     "GetCrawlerState": (["Nothing was loaded: the load job had not started.", "airline-pipeline reprocess"], []),
     "StartLoadJob": (["Nothing was loaded: the load job had not started.", "airline-pipeline reprocess"], []),

@@ -17,7 +17,8 @@ CHILD = f"""
 import json, sys
 from airline_pipeline.adapters.warehouse import open_reader
 from airline_pipeline.steps.verify_load import batch_report
-from airline_pipeline.ops import delay_report, history
+from airline_pipeline.steps.freshness import check
+from airline_pipeline.ops import delay_report, freshness, history
 reader = open_reader({URI!r})
 loaded = sorted(name for name in sys.modules if name == "duckdb" or name.startswith("airline_pipeline.engine")
                 or name.endswith((".redshift.sink", ".redshift.warehouse")))

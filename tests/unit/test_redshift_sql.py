@@ -45,11 +45,12 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
     LOAD_ERRORS_SERVERLESS,
     MAX_BATCH_STATEMENTS,
     audit_insert,
+    bind,
     copy_sql,
 )
 from airline_pipeline.adapters.warehouse.redshift.target import staging_segment
 from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, schema_changes
 from airline_pipeline.core.errors import ConfigError, LoadFailed
 from airline_pipeline.core.outcome import Batch
 
@@ -80,6 +81,22 @@ def warehouse(session: StubbedSession, uri: str = URI) -> RedshiftWarehouse:
 def init(session: StubbedSession) -> None:
     expect_batch(session.stubber, None)
     expect_status(session.stubber, "batch-1", "FINISHED")
+    # a warehouse created before job_capacity_dpu was added: the column is added, once
+    columns_sql, parameters = bind({"schema": schema.SCHEMA}, schema_changes.EXISTING_COLUMNS_SQL)
+    expect_read(
+        session.stubber,
+        columns_sql,
+        ["table_name", "column_name"],
+        [("load_audit", "batch_id"), ("load_audit", "error")],
+        parameters=[dict(p) for p in parameters],
+        statement_id="columns",
+    )
+    expect_batch(
+        session.stubber,
+        [f"ALTER TABLE {schema.AUDIT} ADD COLUMN job_capacity_dpu DOUBLE PRECISION"],
+        statement_id="alter-1",
+    )
+    expect_status(session.stubber, "alter-1", "FINISHED")
     warehouse(session).init_schema()
 
 

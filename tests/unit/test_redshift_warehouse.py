@@ -43,11 +43,12 @@ from airline_pipeline.adapters.warehouse.redshift.sql import (
     ANY_FACT,
     LOAD_ERRORS_PROVISIONED,
     LOAD_ERRORS_SERVERLESS,
+    bind,
     parquet_select,
 )
 from airline_pipeline.adapters.warehouse.redshift.target import RedshiftTarget
 from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, schema_changes
 from airline_pipeline.core.errors import ConfigError, InvalidFile, LoadFailed, NoDataRows
 from airline_pipeline.core.outcome import Batch
 
@@ -179,6 +180,12 @@ def test_init_schema_runs_the_create_statements_as_one_batch_and_waits(
     # Given a batch that is queued, picked and started before it finishes
     expect_batch(session.stubber, schema.create_statements("redshift"))
     expect_status(session.stubber, "batch-1", "SUBMITTED", "PICKED", "STARTED", "FINISHED")
+    # and a warehouse that has every added column already (nothing to ALTER)
+    columns_sql, parameters = bind({"schema": schema.SCHEMA}, schema_changes.EXISTING_COLUMNS_SQL)
+    rows = [(table.split(".")[1], column) for table, column, _ in schema_changes.ADDED_COLUMNS]
+    expect_read(
+        session.stubber, columns_sql, ["table_name", "column_name"], rows, parameters=[dict(p) for p in parameters]
+    )
     # When the schema is created
     warehouse.init_schema()
     # Then every describe_statement answer was consumed: it polled until FINISHED
@@ -382,7 +389,7 @@ def test_staged_parquet_matches_the_tables_column_order_and_types(
     expect_status(session.stubber, "batch-1", "FINISHED")
     warehouse.load_file(prepared(FLIGHTS_CSV), batch())
     # Then every staged file has its table's columns, in order, with the Parquet type COPY expects
-    parquet_type = {"BIGINT": "INT_64", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_MILLIS"}
+    parquet_type = {"BIGINT": "INT_64", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_MILLIS", "DOUBLE PRECISION": "DOUBLE"}
     for table, columns in (
         ("fact", schema.FACT_COLUMNS),
         ("rejected", schema.REJECTED_COLUMNS),
@@ -560,12 +567,12 @@ def test_record_failure_inserts_a_failed_audit_row_with_named_parameters(
     expected_sql = (
         "INSERT INTO airlines.load_audit (batch_id, source_file, etag, flight_date, status, rows_read, rows_loaded, "
         "rows_rejected, rows_filtered, unknown_airports, unknown_airport_ids, min_dep_delay, started_at, "
-        "finished_at, error)\n"
+        "finished_at, error, job_capacity_dpu)\n"
         "VALUES (CAST(:batch_id AS VARCHAR(320)), CAST(:source_file AS VARCHAR(1100)), CAST('' AS VARCHAR(128)), "
         "CAST(NULL AS DATE), CAST(:status AS VARCHAR(16)), CAST(:rows_read AS BIGINT), CAST(:rows_loaded AS BIGINT), "
         "CAST(:rows_rejected AS BIGINT), CAST(:rows_filtered AS BIGINT), CAST(:unknown_airports AS BIGINT), "
         "CAST('' AS VARCHAR(1024)), CAST(NULL AS BIGINT), CAST(:started_at AS TIMESTAMP), "
-        "CAST(:finished_at AS TIMESTAMP), CAST(:error AS VARCHAR(4096)))"
+        "CAST(:finished_at AS TIMESTAMP), CAST(:error AS VARCHAR(4096)), CAST(NULL AS DOUBLE PRECISION))"
     )
     the_batch = batch(flight_date=None, etag="")
     session.stubber.add_response("execute_statement", {"Id": "fail-1"}, None)

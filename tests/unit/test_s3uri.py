@@ -10,6 +10,9 @@ import pytest
 from airline_pipeline.core.errors import UnreadableFile
 from airline_pipeline.core.s3uri import S3Uri
 
+#: Engine / core code: runs in the Glue job, so it is tested under Python 3.9 too (make glue39).
+pytestmark = pytest.mark.glue39
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "airline_pipeline"
 
 

@@ -54,9 +54,11 @@ EXPECTED_FILES = {
     *NOTIFY_EVENTS,
     "crawler_start",
     "crawler_status",
+    "crawler_catalog",
     "report",
     "glue_library_create",
     "warehouse_bootstrap_create",
+    "freshness_scheduled",
     "env",
 }
 
@@ -174,6 +176,14 @@ def test_step_events_follow_one_execution() -> None:
     status = load_event("crawler_status")
     assert (status["action"], status["execution"]) == ("status", execution)
     assert status["started_at"] == success["pipeline"]["crawler"]["started_at"]
+    catalog = load_event("crawler_catalog")
+    validation = success["pipeline"]["validation"]
+    assert (catalog["action"], catalog["execution"]) == ("catalog", execution)
+    assert (catalog["bucket"], catalog["key"], catalog["header"]) == (
+        validation["bucket"],
+        validation["key"],
+        validation["header"],
+    )
     report = load_event("report")
     assert report == {"batch_id": execution, "source_uri": success["pipeline"]["validation"]["source_uri"]}
     assert success["pipeline"]["report"]["batch_id"] == execution
@@ -259,7 +269,8 @@ def test_env_json_names_every_function_and_only_template_variables() -> None:
     steps = {LOGICAL_IDS[name]: model for name, model in STEP_SETTINGS.items()}
     for function, variables in env.items():
         # sam local invoke only sets variables the template declares: anything else would be ignored
-        assert set(variables) <= declared, (function, set(variables) - declared)
+        own = set(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}))
+        assert set(variables) <= declared | own, (function, set(variables) - declared - own)
         model = steps.get(function)
         required = (
             {name.upper() for name, field in model.model_fields.items() if field.is_required()} if model else set()

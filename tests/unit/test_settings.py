@@ -29,10 +29,20 @@ REQUIRED = [(function, variable) for function in sorted(STEP_SETTINGS) for varia
 def test_each_function_requires_only_the_variables_it_reads() -> None:
     # Given the per-function settings models, Then each requires its own variables, and together the template's
     assert {function: required(function) for function in STEP_SETTINGS} == {
-        "validate": ["DATA_PREFIX", "LEDGER_TABLE", "POLL_SECONDS"],
+        # validate and notify name the warehouse in the OpenLineage events they send (when configured)
+        "validate": ["DATA_PREFIX", "LEDGER_TABLE", "POLL_SECONDS", "WAREHOUSE_URI"],
         "crawler": ["CRAWLER_NAME", "CRAWLER_TIMEOUT_SECONDS"],
         "report": ["WAREHOUSE_URI"],
-        "notify": ["LEDGER_TABLE", "TOPIC_ARN"],
+        "notify": ["LEDGER_TABLE", "TOPIC_ARN", "WAREHOUSE_URI"],
+        "freshness": [
+            "DATA_PREFIX",
+            "EXPECTED_BY",
+            "EXPECTED_LAG_DAYS",
+            "FRESHNESS_LOOKBACK_DAYS",
+            "LEDGER_TABLE",
+            "TOPIC_ARN",
+            "WAREHOUSE_URI",
+        ],
     }
 
 
@@ -95,6 +105,13 @@ def test_every_missing_variable_is_named_at_once(function_env: Callable[..., Any
         ("validate", "POLL_SECONDS", "0", "POLL_SECONDS: Input should be greater than 0"),
         ("crawler", "CRAWLER_TIMEOUT_SECONDS", "-5", "CRAWLER_TIMEOUT_SECONDS: Input should be greater than 0"),
         ("notify", "CLAIM_MINUTES", "3h", "CLAIM_MINUTES: Input should be a valid integer"),
+        (
+            "freshness",
+            "FRESHNESS_LOOKBACK_DAYS",
+            "0",
+            "FRESHNESS_LOOKBACK_DAYS: Input should be greater than or equal to 1",
+        ),
+        ("freshness", "EXPECTED_BY", "", "EXPECTED_BY: String should have at least 1 character"),
         # shorter than an execution may run: a duplicate event could load the file beside it
         (
             "validate",

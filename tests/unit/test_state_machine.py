@@ -409,3 +409,38 @@ def test_a_ledger_claim_outlives_the_longest_execution(asl: dict[str, Any]) -> N
     # execution can no longer be running: a duplicate event cannot load the file alongside it
     assert asl["TimeoutSeconds"] == ledger.EXECUTION_TIMEOUT_SECONDS
     assert default_claim_minutes * 60 > asl["TimeoutSeconds"]
+
+
+# --- issue 14: the catalog check and the job's capacity ---------------------------------------------
+
+
+def test_the_crawler_runs_only_when_the_catalog_step_says_so(asl: dict[str, Any]) -> None:
+    # An accepted file goes to the catalog check first; its Choice reads a field the step returns
+    from airline_pipeline.steps.catalog import CatalogDecision
+
+    assert asl["States"]["RouteFile"]["Default"] == "CheckCatalog"
+    assert asl["States"]["CheckCatalog"]["Next"] == "CatalogRoute"
+    assert asl["States"]["CheckCatalog"]["ResultPath"] == "$.catalog"
+    route = asl["States"]["CatalogRoute"]
+    assert route["Choices"] == [{"Variable": "$.catalog.crawl", "BooleanEquals": True, "Next": "StartCrawler"}]
+    assert route["Default"] == "StartLoadJob"
+    assert "crawl" in CatalogDecision.model_fields
+    # and the crawler is reached only through that Choice: no path from validation around it
+    assert predecessors(asl, "StartCrawler") == {"CatalogRoute"}
+    assert "StartCrawler" not in reachable(asl, "ValidateFile", avoiding={"CatalogRoute"})
+    # the check reads what ValidateFile returns
+    parameters = asl["States"]["CheckCatalog"]["Parameters"]
+    read = {
+        value.removeprefix("$.validation.") for key, value in parameters.items() if value.startswith("$.validation.")
+    }
+    assert read == {"bucket", "key", "header"}
+    assert read <= set(ValidationResult.model_fields)
+
+
+def test_the_job_runs_with_the_capacity_validate_chose_and_records_it(asl: dict[str, Any]) -> None:
+    parameters = asl["States"]["StartLoadJob"]["Parameters"]
+    # StartJobRun's MaxCapacity overrides the job's (1 DPU) for this run only
+    assert parameters["MaxCapacity.$"] == "$.validation.job_capacity"
+    assert "job_capacity" in ValidationResult.model_fields
+    # and the job is told, to write it into the audit row (Glue arguments are strings)
+    assert parameters["Arguments"]["--job_capacity_dpu.$"] == "States.Format('{}', $.validation.job_capacity)"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, Optional
 
 import pytest
-from lambda_support import FUNCTIONS_DIR, ROOT, load_template
+from lambda_support import FUNCTIONS_DIR, LOGICAL_IDS, ROOT, load_template
 
 from airline_pipeline.adapters import ledger
 from airline_pipeline.adapters.warehouse.bootstrap import LOADER, READER
@@ -202,6 +202,7 @@ def test_every_function_runs_python311_with_the_domain_layer(
         "NotifyFunction",
         "GlueLibraryFunction",
         "WarehouseBootstrapFunction",
+        "FreshnessFunction",
     }
     for name, function in found.items():
         properties = function["Properties"]
@@ -235,14 +236,14 @@ def test_report_gets_awswrangler_from_the_aws_sdk_for_pandas_layer(resources: di
 
 
 def test_globals_set_every_setting(template: dict[str, Any]) -> None:
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    required = {
-        name.upper()
-        for model in STEP_SETTINGS.values()
-        for name, field in model.model_fields.items()
-        if field.is_required()
-    }
-    assert required <= set(variables)
+    # Given each step's settings model and the variables its function gets: Globals + its own Environment
+    variables = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for function, model in STEP_SETTINGS.items():
+        resource = template["Resources"][LOGICAL_IDS[function]]
+        own = set(resource["Properties"].get("Environment", {}).get("Variables", {}))
+        required = {name.upper() for name, field in model.model_fields.items() if field.is_required()}
+        # Then every variable it requires is set (the freshness check's own three only on its function)
+        assert required <= variables | own, (function, required - variables - own)
 
 
 def test_ledger_table_is_the_one_the_code_writes(resources: dict[str, Any]) -> None:
@@ -566,7 +567,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 def test_after_the_sam_transform_every_function_merges_the_domain_layer_last(translated: dict[str, Any]) -> None:
     # Given the Lambda functions CloudFormation creates (SAM merged Globals layers before each function's own)
     lambdas = {name: r for name, r in translated.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(lambdas) == 6
+    assert len(lambdas) == 7
     for name, function in lambdas.items():
         # Then the last layer, whose files overwrite the others' in /opt, is the domain layer
         last = function["Properties"]["Layers"][-1]
@@ -605,7 +606,10 @@ def db_user_statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize(("resource", "principal"), [("GlueJobRole", LOADER), ("ReportFunction", READER)])
+@pytest.mark.parametrize(
+    ("resource", "principal"),
+    [("GlueJobRole", LOADER), ("ReportFunction", READER), ("FreshnessFunction", READER)],
+)
 def test_a_provisioned_db_user_gets_get_cluster_credentials_on_its_user_and_database(
     resources: dict[str, Any], template: dict[str, Any], resource: str, principal: str
 ) -> None:
@@ -634,7 +638,7 @@ def test_a_provisioned_db_user_gets_get_cluster_credentials_on_its_user_and_data
         "Fn::And": [{"Condition": "UsesRedshift"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "RedshiftDbUser"}, ""]}]}]
     }
     text = "\n".join(TEMPLATE_LINES)
-    assert text.count("- UsesDbUser") == 3  # the report's statements, the job's two
+    assert text.count("- UsesDbUser") == 4  # the report's statements, the freshness check's, the job's two
 
 
 def test_the_warehouse_is_bootstrapped_before_the_pipeline_can_run(resources: dict[str, Any]) -> None:
@@ -656,3 +660,21 @@ def test_the_pipeline_role_arns_are_exported(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     for name in ("GlueJobRoleArn", "ReportFunctionRoleArn", "WarehouseBootstrapRoleArn"):
         assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+def test_the_freshness_check_writes_only_its_own_ledger_items(resources: dict[str, Any]) -> None:
+    # (moto's IAM evaluator, which test_iam.py uses, ignores ForAllValues:StringLike: checked here instead)
+    from airline_pipeline.steps.freshness import KEY_PREFIX
+
+    # Given the freshness function, deployed only when ExpectedBy is set
+    function = resources["FreshnessFunction"]
+    assert function["Condition"] == resources["FreshnessFunctionLogGroup"]["Condition"] == "HasExpectedBy"
+    statements = [s for p in function["Properties"]["Policies"] if "Statement" in p for s in p["Statement"]]
+    [ledger] = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
+    # Then it may write the ledger table only where the partition key is one of its alert keys
+    assert ledger["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+    assert sorted(ledger["Action"]) == ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert ledger["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{KEY_PREFIX}*"]}}
+    # and its rule runs on the ExpectedBy schedule
+    event = function["Properties"]["Events"]["ExpectedBy"]
+    assert (event["Type"], event["Properties"]["Schedule"]) == ("Schedule", {"Ref": "ExpectedBy"})

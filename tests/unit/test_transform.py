@@ -454,6 +454,26 @@ def test_unknown_airports_load_with_null_names(con, load) -> None:
     assert facts.unknown_airport_ids(con, got.file, schema.AIRPORTS, None, limit=2) == [55555, 66666]
 
 
+def test_unknown_airport_ids_read_the_file_once(con, load) -> None:
+    # Given a loaded file whose flights name unknown airports on both sides
+    got = load(b"DL,99999,12478,1,2\nAA,10397,88888,3,4\n")
+
+    class Recording:
+        def __init__(self, con: Any) -> None:
+            self.con, self.statements = con, []
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            self.statements.append(sql)
+            return self.con.execute(sql, *args)
+
+    recording = Recording(con)
+    # When the unknown ids are looked up
+    ids = facts.unknown_airport_ids(recording, got.file, schema.AIRPORTS, None)
+    # Then both columns' ids come from ONE read of the file (the fact rows keep names, not ids)
+    assert ids == [88888, 99999]
+    assert sum(sql.count("read_csv(") for sql in recording.statements) == 1
+
+
 def test_duplicate_airport_ids_never_duplicate_flights(con, load) -> None:
     # Given a dimension (no primary key, as in Redshift) where 10397 appears three times
     con.execute("CREATE TABLE dup_dim AS SELECT * FROM airlines.airports_dim")

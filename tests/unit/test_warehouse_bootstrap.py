@@ -44,7 +44,7 @@ from airline_pipeline.adapters.warehouse.bootstrap import (
     SignIn,
     bootstrap_warehouse,
 )
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, schema_changes
 from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
 from airline_pipeline.core.errors import ConfigError
 from airline_pipeline.steps.verify_load import STATEMENTS as REPORT_STATEMENTS
@@ -102,6 +102,20 @@ def expect_rows(
     )
 
 
+def expect_columns(stubber: Stubber, args: dict[str, str], rows: list[tuple[str, str]]) -> None:
+    """The read of the tables' columns (which added columns an older warehouse lacks), through the reader."""
+    parameters = [{"name": "schema", "value": schema.SCHEMA}]
+    expect_read(
+        stubber,
+        schema_changes.EXISTING_COLUMNS_SQL,
+        ["table_name", "column_name"],
+        rows,
+        args=args,
+        parameters=parameters,
+        statement_id="columns",
+    )
+
+
 def expect_batch(stubber: Stubber, statement_id: str, args: dict[str, str], sqls: Optional[list[str]] = None) -> None:
     stubber.add_response(
         "batch_execute_statement", {"Id": statement_id}, None if sqls is None else {"Sqls": sqls, **args}
@@ -121,6 +135,7 @@ def expect_bootstrap(
 ) -> None:
     """The call sequence of one bootstrap run against a warehouse in the given state."""
     expect_batch(stubber, "schema", args, schema.create_statements("redshift"))
+    expect_columns(stubber, args, [(table.split(".")[1], name) for table, name, _ in schema_changes.ADDED_COLUMNS])
     principals = bootstrap.existing_principals_sql(kind)
     names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
     expect_rows(stubber, "principals", args, principals, [[name] for name in existing], parameters=names)
@@ -457,3 +472,24 @@ def test_a_bootstrap_that_cannot_run_fails_the_deploy_with_the_reason(
     assert answer["Status"] == "FAILED"
     assert "RedshiftAdminSecretArn" in answer["Reason"]
     assert "Traceback" not in answer["Reason"]
+
+
+def test_a_warehouse_from_before_an_added_column_gets_it_once() -> None:
+    # Given a Redshift warehouse whose load_audit predates job_capacity_dpu (CREATE ... IF NOT EXISTS keeps it as it is)
+    def expect(stubber: Stubber) -> None:
+        expect_batch(stubber, "schema", SERVERLESS_ADMIN, schema.create_statements("redshift"))
+        expect_columns(stubber, SERVERLESS_ADMIN, [("load_audit", "batch_id"), ("load_audit", "error")])
+        alter = f"ALTER TABLE {schema.AUDIT} ADD COLUMN job_capacity_dpu DOUBLE PRECISION"
+        expect_statement(stubber, "alter", SERVERLESS_ADMIN, alter)
+        names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
+        principals = bootstrap.existing_principals_sql("ROLE")
+        expect_rows(stubber, "principals", SERVERLESS_ADMIN, principals, [[LOADER], [READER]], parameters=names)
+        expect_batch(stubber, "grants", SERVERLESS_ADMIN, bootstrap.grant_statements("ROLE", DATABASE, ROLE))
+        expect_rows(stubber, "count", SERVERLESS_ADMIN, bootstrap.AIRPORTS_COUNT_SQL, [[SHIPPED_ROWS]])
+
+    # When the deploy bootstraps it
+    result, sent, _ = run(URI, expect, SignIn(admin_secret_arn=ADMIN_SECRET))
+
+    # Then the column is added (Redshift has no ADD COLUMN IF NOT EXISTS: only when missing) and reported
+    assert "COLUMN job_capacity_dpu DOUBLE PRECISION" in result.created
+    assert sum("ADD COLUMN" in sql for _, sql, _ in sent) == 1

@@ -1,1 +1,1 @@
-"""The pure core: the input contract, the warehouse schema, errors and a load's outcome. No I/O, no AWS."""
+"""The pure core: input contract, schema (+ later column additions), errors, a load's outcome, cost model. No I/O."""

@@ -42,6 +42,8 @@ class Batch:
     etag: str = ""
     min_dep_delay: Optional[int] = None
     started_at: datetime = field(default_factory=utcnow)
+    #: The Glue job's DPUs for this load (what it is billed for); None outside Glue.
+    job_capacity_dpu: Optional[float] = None
 
     def replace(self, **changes: Any) -> Batch:
         return dataclasses.replace(self, **changes)
@@ -63,8 +65,12 @@ ROW_COUNTS = ("rows_read", "rows_loaded", "rows_rejected", "rows_filtered")
 
 
 @dataclass(frozen=True)
-class LoadSummary:
-    """What ``ingest`` prints as its last line and what the Glue job and report step return."""
+class LoadOutcome:
+    """A batch's identity and counts: declared once for the load's summary and the report step's report.
+
+    :class:`LoadSummary` (CLI, Glue job) adds what only the load knows; ``BatchReport``
+    (``airline_pipeline.steps.verify_load``) adds what the report step reads back from the warehouse.
+    """
 
     batch_id: str
     source_file: str
@@ -74,11 +80,17 @@ class LoadSummary:
     rows_loaded: int = 0
     rows_rejected: int = 0
     rows_filtered: int = 0
-    blank_lines: int = 0
     unknown_airports: int = 0
     unknown_airport_ids: list[int] = field(default_factory=list)
-    min_dep_delay: Optional[int] = None
     duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class LoadSummary(LoadOutcome):
+    """What ``ingest`` prints as its last line and what the Glue job returns."""
+
+    blank_lines: int = 0
+    min_dep_delay: Optional[int] = None
     error: Optional[str] = None
     message: Optional[str] = None
     #: Loaded, but something an operator must not miss (e.g. no airports to join with).

@@ -67,6 +67,8 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     ("started_at", "TIMESTAMP"),
     ("finished_at", "TIMESTAMP"),
     ("error", "VARCHAR(4096)"),
+    # Added later (core.schema_changes): last, where ALTER TABLE ... ADD COLUMN puts it.
+    ("job_capacity_dpu", "DOUBLE PRECISION"),
 )
 
 REJECTED_COLUMNS: tuple[Column, ...] = (

@@ -18,8 +18,14 @@ FAILED = "FAILED"
 IN_FLIGHT = "IN_FLIGHT"
 #: Ledger only: a file that can never load (bad header, bad key); a new upload is a new etag.
 REJECTED = "REJECTED"
+#: Freshness only: a day with no loaded file (``airline-pipeline freshness``), and the alert item
+#: (``freshness#<date>`` in the ledger table) of a day reported missing ...
+MISSING = "MISSING"
+#: ... that has loaded since (its RECOVERED notification was sent).
+RECOVERED = "RECOVERED"
 
 AuditStatus = Literal["STARTED", "LOADED", "FAILED"]
 LedgerStatus = Literal["IN_FLIGHT", "LOADED", "FAILED", "REJECTED"]
 AUDIT_STATUSES: tuple[str, ...] = (STARTED, LOADED, FAILED)
 LEDGER_STATUSES: tuple[str, ...] = (IN_FLIGHT, LOADED, FAILED, REJECTED)
+DayStatus = Literal["LOADED", "FAILED", "MISSING"]

@@ -25,6 +25,7 @@ def ingest(
     batch_id: Optional[str] = None,
     data_prefix: str = "",
     download_progress: Optional[ProgressCallback] = None,
+    job_capacity_dpu: Optional[float] = None,
 ) -> LoadSummary:
     """Check, join and load the file at ``location`` (local path or ``s3://``) into ``warehouse``.
 
@@ -34,7 +35,12 @@ def ingest(
     is recorded the same way, then raised as :class:`~airline_pipeline.core.errors.Interrupted`.
     """
     started = time.monotonic()
-    batch = Batch(batch_id=batch_id or new_batch_id(), source_file=location, min_dep_delay=min_dep_delay)
+    batch = Batch(
+        batch_id=batch_id or new_batch_id(),
+        source_file=location,
+        min_dep_delay=min_dep_delay,
+        job_capacity_dpu=job_capacity_dpu,
+    )
     try:
         source = open_source(location)
         batch = batch.replace(source_file=source.uri, etag=source.etag, flight_date=flight_date_or_none(source.key))

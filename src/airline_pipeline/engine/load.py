@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import NoDataRows
-from airline_pipeline.core.outcome import Batch, LoadSummary, utcnow
+from airline_pipeline.core.outcome import ROW_COUNTS, Batch, LoadSummary, utcnow
 from airline_pipeline.engine import facts, scan
 from airline_pipeline.engine.sink import Sink
 
@@ -75,10 +75,7 @@ def loaded_summary(
     airports = int(con.execute(f"SELECT count(*) FROM {dim_table}").fetchall()[0][0])
     summary = batch.summary(
         schema.LOADED,
-        rows_read=counts.rows_read,
-        rows_loaded=counts.rows_loaded,
-        rows_rejected=counts.rows_rejected,
-        rows_filtered=counts.rows_filtered,
+        **{name: getattr(counts, name) for name in ROW_COUNTS},
         blank_lines=counts.blank_lines,
         unknown_airports=unknown_airports,
         unknown_airport_ids=(
@@ -123,15 +120,13 @@ def audit_row(batch: Batch, summary: LoadSummary, *, finished_at: Optional[datet
         "etag": batch.etag,
         "flight_date": batch.flight_date,
         "status": summary.status,
-        "rows_read": summary.rows_read,
-        "rows_loaded": summary.rows_loaded,
-        "rows_rejected": summary.rows_rejected,
-        "rows_filtered": summary.rows_filtered,
+        **{name: getattr(summary, name) for name in ROW_COUNTS},
         "unknown_airports": summary.unknown_airports,
         "unknown_airport_ids": ",".join(str(i) for i in summary.unknown_airport_ids),
         "min_dep_delay": batch.min_dep_delay,
         "started_at": batch.started_at,
         "finished_at": finished_at,
         "error": (summary.error or "")[:4000] or None,
+        "job_capacity_dpu": batch.job_capacity_dpu,
     }
     return [values[name] for name in schema.column_names(schema.AUDIT_COLUMNS)]

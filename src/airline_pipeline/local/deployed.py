@@ -256,5 +256,6 @@ def _event_keys(execution_input: dict[str, Any]) -> set[str]:
     """The key an event names: URL-decoded as AWS sends it, or raw as the emulator does."""
     from airline_pipeline.adapters.sources import decode_event_key
 
+    # Read by hand: the CLI extra (pyproject) has no Powertools, so its S3EventNotificationEventBridgeModel is absent.
     key = str(((execution_input.get("detail") or {}).get("object") or {}).get("key", ""))
     return {key, decode_event_key(key)}

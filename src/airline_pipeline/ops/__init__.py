@@ -1,1 +1,1 @@
-"""Operator tasks behind the CLI: reprocess, history, the delay report, and verifying a deployed stack."""
+"""Operator tasks behind the CLI: reprocess, history, the delay report, freshness, and verifying a deployed stack."""

@@ -14,11 +14,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from airline_pipeline.adapters import aws
 from airline_pipeline.adapters.s3 import object_created_event
@@ -41,25 +42,29 @@ _FINAL_EXECUTION_STATES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # --- reprocess through ingest ------------------------------------------------------------------------
 
 
-class FileResult(BaseModel):
-    """What happened to one file of the range."""
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file of the range: its load's summary, and the date of its folder
+    (kept even when the load failed and its summary has none)."""
 
-    file: str
     flight_date: date
-    status: str
-    batch_id: Optional[str] = None
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    duration_seconds: float = 0.0
-    error: Optional[str] = None
-    message: Optional[str] = None
-    warning: Optional[str] = None
+    summary: LoadSummary
 
-    @classmethod
-    def of(cls, summary: LoadSummary, flight_date: date) -> FileResult:
-        """The file's line in the reprocess summary (the date of its folder, even when the load failed)."""
-        fields = {name: getattr(summary, name) for name in cls.model_fields if name not in ("file", "flight_date")}
-        return cls(file=summary.source_file, flight_date=flight_date, **fields)
+    #: The parts of the summary a reprocess line shows, after ``file`` and ``flight_date``.
+    SHOWN: ClassVar[tuple[str, ...]] = (
+        "status",
+        "batch_id",
+        "rows_loaded",
+        "rows_rejected",
+        "duration_seconds",
+        "error",
+        "message",
+        "warning",
+    )
+
+    def as_json(self) -> dict[str, Any]:
+        shown = {name: getattr(self.summary, name) for name in self.SHOWN}
+        return {"file": self.summary.source_file, "flight_date": self.flight_date.isoformat(), **shown}
 
 
 class ReprocessSummary(BaseModel):
@@ -78,6 +83,10 @@ class ReprocessSummary(BaseModel):
     #: When a file failed: ``FilesFailed`` and which ones, so the last line alone says what went wrong.
     error: Optional[str] = None
     message: Optional[str] = None
+
+    @field_serializer("files")
+    def _files(self, files: list[FileResult]) -> list[dict[str, Any]]:
+        return [result.as_json() for result in files]
 
 
 def reprocess(
@@ -115,10 +124,10 @@ def reprocess(
     with _progress_bar(len(files), progress, desc="reprocess") as bar:
         for found in files:
             summary = ingest(found.location, warehouse, min_dep_delay=min_dep_delay, data_prefix=data_prefix)
-            results.append(FileResult.of(summary, found.flight_date))
-            bar.set_postfix(failed=sum(r.status != schema.LOADED for r in results), refresh=False)
+            results.append(FileResult(found.flight_date, summary))
+            bar.set_postfix(failed=sum(r.summary.status != schema.LOADED for r in results), refresh=False)
             bar.update(1)
-    failed_files = [r for r in results if r.status != schema.LOADED]
+    failed_files = [r.summary for r in results if r.summary.status != schema.LOADED]
     failed = len(failed_files)
     return ReprocessSummary(
         date_from=date_from,
@@ -128,12 +137,12 @@ def reprocess(
         files_found=len(files),
         files_loaded=len(results) - failed,
         files_failed=failed,
-        rows_loaded=sum(r.rows_loaded for r in results),
-        rows_rejected=sum(r.rows_rejected for r in results),
+        rows_loaded=sum(r.summary.rows_loaded for r in results),
+        rows_rejected=sum(r.summary.rows_rejected for r in results),
         files=results,
         error="FilesFailed" if failed else None,
         message=(
-            f"{failed} of {len(results)} files failed, e.g. {failed_files[0].file}: "
+            f"{failed} of {len(results)} files failed, e.g. {failed_files[0].source_file}: "
             f"{failed_files[0].error}: {failed_files[0].message} - fix them and reprocess their dates"
             if failed
             else None

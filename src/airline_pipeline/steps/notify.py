@@ -8,16 +8,19 @@ message attribute for machines. The execution's state arrives typed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any, Literal, NamedTuple, Optional
+from types import SimpleNamespace
+from typing import Any, Literal, NamedTuple, Optional, cast
 
 from pydantic import BaseModel, Field
 
 from airline_pipeline.adapters import ledger as ledger_states
 from airline_pipeline.adapters.ledger import Ledger, file_id
 from airline_pipeline.adapters.sources import decode_event_key
+from airline_pipeline.core import cost
 from airline_pipeline.core.outcome import ROW_COUNTS
 from airline_pipeline.steps.state import Failure, FailureDescription, PipelineState
 from airline_pipeline.steps.verify_load import BatchReport
@@ -104,6 +107,9 @@ def build_notification(request: NotifyRequest, *, now: Optional[datetime] = None
     about = _About(source, str(flight_date), PurePosixPath(source).name or source, duration, request.execution)
     if request.outcome == "success":
         subject, lines = _success(about, report or _NO_REPORT, summary)
+        priced = cost.estimate(execution_run(state))
+        summary["estimated_cost_usd"] = round(priced.total, 6)
+        lines += ["", f"{priced.summary()}; Redshift compute not included."]
     else:
         subject, lines = _failure(about, state.failure or Failure(), summary)
     return Notification(subject=_ascii(subject)[:_SUBJECT_LIMIT], body="\n".join(lines), summary=summary)
@@ -118,8 +124,16 @@ class _About(NamedTuple):
 
 
 #: A success without a report cannot happen (Report precedes NotifySuccess); None fields say so if it does.
-_EMPTY_REPORT: dict[str, Any] = {**dict.fromkeys(BatchReport.model_fields), "unknown_airport_ids": []}
-_NO_REPORT = BatchReport.model_construct(**{**_EMPTY_REPORT, "top_rejection_reasons": []})
+_NO_REPORT = cast(
+    BatchReport,
+    SimpleNamespace(
+        **{
+            **dict.fromkeys(field.name for field in dataclasses.fields(BatchReport)),
+            "unknown_airport_ids": [],
+            "top_rejection_reasons": [],
+        }
+    ),
+)
 
 
 def _success(about: _About, report: BatchReport, summary: dict[str, Any]) -> tuple[str, list[str]]:
@@ -149,6 +163,43 @@ def _success(about: _About, report: BatchReport, summary: dict[str, Any]) -> tup
     return subject, lines
 
 
+def execution_run(state: PipelineState) -> cost.FileRun:
+    """What a successful execution used, read from its state (statemachine/pipeline.asl.json).
+
+    The job's capacity is what the load recorded in its audit row (``$.report``), else what
+    ValidateFile chose; its duration is the Glue run's ExecutionTime, else the load's own. The crawler
+    counts when this execution started it (``$.crawler``), at its billing minimum. Redshift is left
+    out: its cost depends on the workgroup's base capacity, which the pipeline does not know.
+    """
+    validation, report = state.validation, state.report
+    run = state.job_run.run if state.job_run else None
+    dpu = (
+        (report and report.job_capacity_dpu)
+        or (validation and validation.job_capacity)
+        or (run and run.max_capacity)
+        or cost.LARGE_DPU
+    )
+    seconds = (run and run.execution_time) or (report and report.duration_seconds) or 0.0
+    poll_seconds = (validation and validation.poll_seconds) or 20
+    crawled = state.crawler is not None
+    catalog_check = state.catalog is not None
+    crawler_polls = 1 if crawled else 0
+    calls = 1 + int(catalog_check) + (1 + crawler_polls if crawled else 0) + 1 + 1
+    return cost.FileRun(
+        job_dpu=float(dpu),
+        job_seconds=float(seconds),
+        crawler_seconds=0.0 if crawled else None,
+        lambda_invocations=calls,
+        lambda_seconds=calls * cost.ASSUMED_LAMBDA_SECONDS,
+        state_transitions=cost.success_transitions(
+            crawled=crawled,
+            crawler_polls=crawler_polls,
+            job_polls=cost.polls(seconds, poll_seconds),
+            catalog_check=catalog_check,
+        ),
+    )
+
+
 def _failure(about: _About, failure: Failure, summary: dict[str, Any]) -> tuple[str, list[str]]:
     failed_state, error, cause = failure.describe()
     summary.update({"failed_state": failed_state, "error": error, "cause": cause[:_CAUSE_LIMIT]})
@@ -171,18 +222,25 @@ def _failure(about: _About, failure: Failure, summary: dict[str, Any]) -> tuple[
 def notify(request: NotifyRequest, *, sns: Any, topic_arn: str, ledger: Optional[Ledger] = None) -> NotifyResult:
     """Publish the notification, then record the outcome in the ledger (never the other way round)."""
     notification = build_notification(request)
+    message_id = publish(sns, topic_arn, notification, outcome=request.outcome)
+    if ledger is not None:
+        _close_claim(request, ledger)
+    return NotifyResult(message_id=message_id, **notification.model_dump())
+
+
+def publish(sns: Any, topic_arn: str, notification: Notification, *, outcome: str) -> str:
+    """One SNS message: subject and body for people, ``outcome`` and the JSON ``summary`` as message
+    attributes for machines. Both the load notifications and the freshness alerts go out this way."""
     response = sns.publish(
         TopicArn=topic_arn,
         Subject=notification.subject,
         Message=notification.body,
         MessageAttributes={
-            "outcome": {"DataType": "String", "StringValue": request.outcome},
+            "outcome": {"DataType": "String", "StringValue": outcome},
             "summary": {"DataType": "String", "StringValue": json.dumps(notification.summary, default=str)},
         },
     )
-    if ledger is not None:
-        _close_claim(request, ledger)
-    return NotifyResult(message_id=response["MessageId"], **notification.model_dump())
+    return str(response["MessageId"])
 
 
 def _close_claim(request: NotifyRequest, ledger: Ledger) -> None:

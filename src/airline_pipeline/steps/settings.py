@@ -35,11 +35,6 @@ class LedgerSettings(_StepSettings):
     )
 
 
-class ValidateSettings(LedgerSettings):
-    data_prefix: str = Field(description="DATA_PREFIX: the folder that triggers the pipeline, e.g. daily-flights/")
-    poll_seconds: int = Field(gt=0, description="POLL_SECONDS: wait between crawler / job status checks")
-
-
 class CrawlerSettings(_StepSettings):
     crawler_name: str = Field(description="CRAWLER_NAME: Glue crawler over the data prefix")
     crawler_timeout_seconds: int = Field(gt=0, description="CRAWLER_TIMEOUT_SECONDS: give up waiting after this")
@@ -49,8 +44,31 @@ class ReportSettings(_StepSettings):
     warehouse_uri: str = Field(description="WAREHOUSE_URI: duckdb:///... or redshift-data://...")
 
 
-class NotifySettings(LedgerSettings):
+class LineageSettings(_StepSettings):
+    """The steps that send OpenLineage events (when the client is configured) name the output table by it."""
+
+    warehouse_uri: str = Field(description="WAREHOUSE_URI: the warehouse the lineage events name as output")
+
+
+class ValidateSettings(LedgerSettings, LineageSettings):
+    data_prefix: str = Field(description="DATA_PREFIX: the folder that triggers the pipeline, e.g. daily-flights/")
+    poll_seconds: int = Field(gt=0, description="POLL_SECONDS: wait between crawler / job status checks")
+
+
+class NotifySettings(LedgerSettings, LineageSettings):
     topic_arn: str = Field(description="TOPIC_ARN: SNS topic for outcome notifications")
+
+
+class FreshnessSettings(_StepSettings):
+    """The ExpectedBy check (template.yaml FreshnessFunction + Globals)."""
+
+    warehouse_uri: str = Field(description="WAREHOUSE_URI: where the audit table is read")
+    topic_arn: str = Field(description="TOPIC_ARN: where MISSING / RECOVERED are published")
+    ledger_table: str = Field(description="LEDGER_TABLE: holds which alerts were sent (freshness#<date> items)")
+    data_prefix: str = Field(description="DATA_PREFIX: named in the message (where the file should land)")
+    expected_by: str = Field(min_length=1, description="EXPECTED_BY: the schedule, named in the message")
+    freshness_lookback_days: int = Field(ge=1, le=366, description="FRESHNESS_LOOKBACK_DAYS: days checked")
+    expected_lag_days: int = Field(ge=0, le=366, description="EXPECTED_LAG_DAYS: a check on day D expects D - lag")
 
 
 #: Each Lambda step's settings, by its folder under functions/.
@@ -59,6 +77,7 @@ STEP_SETTINGS: dict[str, type[_StepSettings]] = {
     "crawler": CrawlerSettings,
     "report": ReportSettings,
     "notify": NotifySettings,
+    "freshness": FreshnessSettings,
 }
 
 Model = TypeVar("Model", bound=_StepSettings)

@@ -1,10 +1,10 @@
 """What the steps hand each other through the state machine, typed.
 
 The execution's state (``$``) is the S3 event EventBridge delivered plus what each step added:
-``$.validation`` (:class:`ValidationResult`), ``$.crawler`` (:class:`CrawlerState`), ``$.report``
-(:class:`BatchReport`) and, on a failure, ``$.failure`` - built by the Pass states of
-``statemachine/pipeline.asl.json`` in one of three shapes (:class:`Failure`). The notifier formats
-these models instead of guessing at dictionaries.
+``$.validation`` (:class:`ValidationResult`), ``$.catalog`` (:class:`CatalogDecision`), ``$.crawler``
+(:class:`CrawlerState`), ``$.jobRun`` (:class:`JobRunStatus`), ``$.report`` (:class:`BatchReport`) and,
+on a failure, ``$.failure`` - built by the Pass states of ``statemachine/pipeline.asl.json`` in one of
+three shapes (:class:`Failure`). The notifier formats these models instead of guessing at dictionaries.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from airline_pipeline.steps.catalog import CatalogDecision
 from airline_pipeline.steps.crawler import CrawlerState
 from airline_pipeline.steps.validate import ValidationResult
 from airline_pipeline.steps.verify_load import BatchReport
@@ -34,10 +35,12 @@ class CaughtError(BaseModel):
 
 
 class GlueJobRun(BaseModel):
-    """The parts of ``glue:getJobRun``'s ``JobRun`` the notification uses."""
+    """The parts of ``glue:getJobRun``'s ``JobRun`` the notification uses (the cost line: its seconds and DPUs)."""
 
     id: str = Field("", alias="Id")
     error_message: Optional[str] = Field(None, alias="ErrorMessage")
+    execution_time: Optional[float] = Field(None, alias="ExecutionTime")
+    max_capacity: Optional[float] = Field(None, alias="MaxCapacity")
 
     def cause(self, error: str) -> str:
         """The job's own first stderr line ("<ErrorCode>: <message>"), else the traceback's last line."""
@@ -47,6 +50,13 @@ class GlueJobRun(BaseModel):
         if lines and lines[0].startswith("Traceback (most recent call last)"):
             lines = lines[-1:]
         return lines[0] if lines else f"Glue job run {self.id} ended {error}"
+
+
+class JobRunStatus(BaseModel):
+    """``$.jobRun``: the GetLoadJobRun Task's ``{"state", "run"}``."""
+
+    state: Optional[str] = None
+    run: Optional[GlueJobRun] = None
 
 
 class FailureDescription(NamedTuple):
@@ -95,7 +105,9 @@ class PipelineState(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     validation: Optional[ValidationResult] = None
+    catalog: Optional[CatalogDecision] = None
     crawler: Optional[CrawlerState] = None
+    job_run: Optional[JobRunStatus] = Field(default=None, alias="jobRun")
     report: Optional[BatchReport] = None
     failure: Optional[Failure] = None
 

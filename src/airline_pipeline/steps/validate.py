@@ -16,6 +16,7 @@ from airline_pipeline.adapters import ledger as ledger_states
 from airline_pipeline.adapters.ledger import Ledger, file_id
 from airline_pipeline.adapters.sources import SourceFile, decode_event_key, open_source
 from airline_pipeline.core.contract import HEAD_BYTES, check_head, flight_date_or_none
+from airline_pipeline.core.cost import job_capacity
 from airline_pipeline.core.errors import InvalidFile, UnreadableFile
 
 
@@ -35,6 +36,10 @@ class ValidationResult(BaseModel):
     file_id: str
     #: The state machine's wait between status checks (Wait states cannot read template parameters).
     poll_seconds: int
+    #: The load job's DPUs for this file (StartJobRun MaxCapacity), chosen by its size.
+    job_capacity: float
+    #: The file's header line (the catalog step compares it with the catalog's columns).
+    header: Optional[str] = None
 
 
 def validate_object(
@@ -71,6 +76,7 @@ def validate_object(
             size=source.size,
             file_id=item,
             poll_seconds=poll_seconds,
+            job_capacity=job_capacity(source.size),
             **extra,
         )
 
@@ -86,7 +92,12 @@ def validate_object(
         final = ledger_states.FAILED if isinstance(exc, UnreadableFile) else ledger_states.REJECTED
         ledger.finish(item, final, owner=execution, detail=f"{exc.code}: {exc}")
         return result("rejected", str(exc), error=exc.code)
-    return result("accepted", f"{source.uri}: header ok, {source.size:,} bytes", flight_date=checked.flight_date)
+    return result(
+        "accepted",
+        f"{source.uri}: header ok, {source.size:,} bytes",
+        flight_date=checked.flight_date,
+        header=checked.header,
+    )
 
 
 def _find_object(bucket: str, event_key: str, s3: Any) -> SourceFile:

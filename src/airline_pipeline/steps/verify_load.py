@@ -6,14 +6,17 @@ there: the audit row of the batch, the fact rows carrying its batch_id, and why 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import field
+from datetime import datetime
 from typing import Any, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic.dataclasses import dataclass
 
 from airline_pipeline.adapters.warehouse import Reader
 from airline_pipeline.core import schema
 from airline_pipeline.core.errors import LoadFailed, WarehouseError
+from airline_pipeline.core.outcome import ROW_COUNTS, LoadOutcome
 
 
 class ReasonCount(BaseModel):
@@ -23,28 +26,27 @@ class ReasonCount(BaseModel):
     example: str
 
 
-class BatchReport(BaseModel):
-    """``$.report`` in the state machine and the numbers of the success notification."""
+@dataclass(frozen=True)
+class BatchReport(LoadOutcome):
+    """``$.report`` in the state machine and the numbers of the success notification.
 
-    batch_id: str
-    source_file: str
-    flight_date: Optional[date] = None
-    status: str
-    rows_read: int
-    rows_loaded: int
-    rows_rejected: int
-    rows_filtered: int
-    unknown_airports: int
-    unknown_airport_ids: list[int] = Field(default_factory=list)
-    fact_rows: int
-    duration_seconds: float
-    top_rejection_reasons: list[ReasonCount] = Field(default_factory=list)
+    The batch's identity and counts are :class:`~airline_pipeline.core.outcome.LoadOutcome`'s (declared
+    once, for the load too); this adds what the report reads back. A pydantic dataclass: the
+    inherited fields are validated too.
+    """
+
+    #: A default only because the inherited fields have one (``kw_only`` needs Python 3.10; the Glue
+    #: job's 3.9 imports this module); the report step always sets it.
+    fact_rows: int = 0
+    #: The Glue job's DPUs, as the load recorded them (None: loaded outside Glue).
+    job_capacity_dpu: Optional[float] = None
+    top_rejection_reasons: list[ReasonCount] = field(default_factory=list)
     rejected_rows_location: Optional[str] = None
 
 
 _AUDIT = f"""
-SELECT batch_id, source_file, flight_date, status, rows_read, rows_loaded, rows_rejected, rows_filtered,
-       unknown_airports, unknown_airport_ids, started_at, finished_at, error
+SELECT batch_id, source_file, flight_date, status, {", ".join(ROW_COUNTS)},
+       unknown_airports, unknown_airport_ids, started_at, finished_at, error, job_capacity_dpu
 FROM {schema.AUDIT}
 WHERE batch_id = :batch_id
 ORDER BY finished_at DESC NULLS LAST, started_at DESC
@@ -99,14 +101,12 @@ def batch_report(warehouse: Reader, batch_id: str) -> BatchReport:
         source_file=row["source_file"],
         flight_date=row["flight_date"],
         status=row["status"],
-        rows_read=int(row["rows_read"]),
-        rows_loaded=int(row["rows_loaded"]),
-        rows_rejected=int(row["rows_rejected"]),
-        rows_filtered=int(row["rows_filtered"] or 0),
+        **{name: int(row[name] or 0) for name in ROW_COUNTS},
         unknown_airports=int(row["unknown_airports"] or 0),
         unknown_airport_ids=_ids(row.get("unknown_airport_ids")),
         fact_rows=fact_rows,
         duration_seconds=_seconds(row["started_at"], row["finished_at"]),
+        job_capacity_dpu=float(row["job_capacity_dpu"]) if row.get("job_capacity_dpu") is not None else None,
         top_rejection_reasons=reasons,
         rejected_rows_location=(
             f"{schema.REJECTED} WHERE batch_id = '{batch_id}'" if int(row["rows_rejected"]) else None

@@ -39,7 +39,7 @@ from airline_pipeline.adapters.warehouse.duckdb_sink import (
     insert_audit_row,
 )
 from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, schema_changes
 from airline_pipeline.core.errors import ConfigError, WarehouseBusy
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.engine import airports, load, scan
@@ -191,7 +191,7 @@ class DuckDBWarehouse(Warehouse):
 
     def init_schema(self) -> None:
         with self.connect() as con:
-            for statement in schema.create_statements(self.dialect):
+            for statement in schema.create_statements(self.dialect) + schema_changes.duckdb_statements():
                 con.execute(statement)
 
     def load_airports(self, path: str) -> AirportsLoad:

@@ -55,7 +55,7 @@ from airline_pipeline.adapters.warehouse.redshift.target import (
     RedshiftTarget,
     checked_s3_uri,
 )
-from airline_pipeline.core import schema
+from airline_pipeline.core import schema, schema_changes
 from airline_pipeline.core.errors import LoadFailed, WarehouseError
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.core.s3uri import S3Uri
@@ -128,6 +128,9 @@ class RedshiftWarehouse(Warehouse):
 
     def init_schema(self) -> None:
         self._run_batch(schema.create_statements(self.dialect), what="create the schema")
+        existing = self.query(schema_changes.EXISTING_COLUMNS_SQL, {"schema": schema.SCHEMA})
+        for statement in schema_changes.redshift_statements(existing):
+            self._run_batch([statement], what=statement)
 
     def load_airports(self, path: str) -> AirportsLoad:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-airports-", dir=self.tmp_dir)
