@@ -44,9 +44,13 @@ class Loaded:
     file: scan.PreparedFile
 
 
-def prepared(path: Path) -> scan.PreparedFile:
-    """The file as :func:`scan.prepare` hands it over for a uniform file (read in place here)."""
-    return scan.PreparedFile(str(path), scan.scan_file(str(path)).lines)
+def prepared(path: Path, *, route: str = "as prepared") -> scan.PreparedFile:
+    """The file as :func:`scan.prepare` hands it over for a uniform file (read in place here).
+
+    ``route="exact"`` reads it line by line even when it is plain (:mod:`airline_pipeline.engine.plain`).
+    """
+    found = scan.scan_file(str(path))
+    return scan.PreparedFile(str(path), found.lines, plain=found.plain and route != "exact")
 
 
 @pytest.fixture
@@ -63,9 +67,13 @@ def con():
     connection.close()
 
 
-@pytest.fixture
-def load(con, tmp_path: Path):
-    """Write HEADER + ``body`` to a file, run :func:`facts.load_rows`, return what landed."""
+@pytest.fixture(params=["as prepared", "exact"])
+def load(con, tmp_path: Path, request: pytest.FixtureRequest):
+    """Write HEADER + ``body`` to a file, run :func:`facts.load_rows`, return what landed.
+
+    Every test runs twice: read as the pre-scan routes the file (a plain one by the typed reader),
+    and read line by line (the exact path): both must give what the test expects.
+    """
     files = iter(range(1_000_000))
 
     def run(
@@ -78,7 +86,7 @@ def load(con, tmp_path: Path):
         def insert(select_sql: str, params: list[Any]) -> int:
             return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
 
-        file = prepared(path)
+        file = prepared(path, route=request.param)
         counts = facts.load_rows(
             con,
             file,
