@@ -43,7 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from airline_pipeline.engine.ingest import ingest
 
     with open_warehouse(args.warehouse) as warehouse:
-        warehouse.init_schema()
+        warehouse.init_schema_for_loads()
         with download_bar() as progress:
             summary = ingest(
                 args.source,
