@@ -643,3 +643,22 @@ def test_the_pre_scan_agrees_with_a_slow_reading(tmp_path_factory, data: bytes, 
     )
     # And the delimiter is a byte sequence the file does not contain
     assert scanned.delimiter.encode() not in data
+
+
+def test_a_clean_files_slow_rows_table_has_the_columns_a_checked_file_gets(con, tmp_path: Path) -> None:
+    # Given the slow_rows table of a file with a broken row (planned from the rules' SQL)
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(HEADER + b"DL,10397,12478,1,2\nDL,x,1,2,3\n")
+    rules.check_lines(con, prepared(broken, route="exact"), rules.FLIGHT_RULES, into=facts.SLOW_ROWS)
+    checked = con.execute(f"DESCRIBE {facts.SLOW_ROWS}").fetchall()
+    # When a clean file is loaded (its empty table is declared, not planned)
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes(HEADER + b"DL,10397,12478,1,2\n")
+
+    def insert(select_sql: str, params: list[Any]) -> int:
+        return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
+
+    lineage = facts.fact_params(FLIGHT_DATE, str(clean), BATCH, LOADED_AT)
+    facts.load_rows(con, prepared(clean), insert, dim_table=schema.AIRPORTS, min_dep_delay=None, lineage=lineage)
+    # Then both tables have the same columns and types (rejected rows and unknown ids read either)
+    assert [row[:2] for row in con.execute(f"DESCRIBE {facts.SLOW_ROWS}").fetchall()] == [row[:2] for row in checked]

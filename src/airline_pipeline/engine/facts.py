@@ -23,7 +23,7 @@ from airline_pipeline.core.contract import CARRIER_MAX_BYTES
 from airline_pipeline.core.errors import UnaccountedLines
 from airline_pipeline.core.schema import FACT_COLUMNS
 from airline_pipeline.engine import plain
-from airline_pipeline.engine.rules import FLIGHT_RULES, check_lines, lines_sql, split_sql, validated_sql
+from airline_pipeline.engine.rules import FLIGHT_RULES, check_lines, lines_sql
 from airline_pipeline.engine.scan import MAX_LINE_BYTES, PreparedFile
 
 #: A canonical whole number: up to 18 digits (always within BIGINT), optionally with a zero fraction, as
@@ -81,8 +81,7 @@ def load_rows(
     with _load_settings(con):
         loaded_fast = write(fact_rows_sql(_fast_rows_sql(file), dim_table, min_dep_delay), lineage)
         if min_dep_delay is None and loaded_fast == file.lines:
-            empty = validated_sql(split_sql(_NO_LINES), FLIGHT_RULES)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {SLOW_ROWS} AS {empty}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {SLOW_ROWS} ({', '.join(SLOW_COLUMNS)})")
             return LoadCounts(rows_read=loaded_fast, rows_loaded=loaded_fast, rows_rejected=0, blank_lines=0)
         skip = plain.TYPED_LINE if file.plain else _FAST
         rows_read, blank = check_lines(con, file, FLIGHT_RULES, into=SLOW_ROWS, skip=skip)
@@ -99,7 +98,19 @@ def load_rows(
     )
 
 
-_NO_LINES = "(SELECT 0 AS ord, '' AS line WHERE false)"
+#: The columns :func:`~airline_pipeline.engine.rules.check_lines` gives ``slow_rows`` for FLIGHT_RULES: a clean
+#: file's (empty) table is declared, not planned from the rules' SQL (15 ms of a small file's load).
+SLOW_COLUMNS = (
+    "line_number BIGINT",
+    "reason VARCHAR",
+    "detail VARCHAR",
+    "raw_line VARCHAR",
+    "carrier VARCHAR",
+    "origin_id BIGINT",
+    "dest_id BIGINT",
+    "dep_delay BIGINT",
+    "arr_delay BIGINT",
+)
 
 
 def _check_accounted(rows_read: int, loaded: int, rejected: int, min_dep_delay: Optional[int]) -> None:
