@@ -6,7 +6,10 @@ produce the fact table's nine data columns. The airports come from the warehouse
 warehouse ``ingest`` gets), or from ``--airports CSV`` when the file has no such table.
 The last stdout line is JSON: ``{"rows": ..., "seconds": ...}``.
 
-    python bench/bare_join.py FLIGHTS.csv OUT.duckdb [--airports airports.csv]
+``--lineage`` also writes the four lineage columns the fact table has (flight_date, source_file,
+batch_id, loaded_at; constants here): the same 13 columns ``ingest`` writes, to tell what they cost.
+
+    python bench/bare_join.py FLIGHTS.csv OUT.duckdb [--airports airports.csv] [--lineage]
 """
 
 from __future__ import annotations
@@ -25,8 +28,14 @@ def _literal(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-def bare_join(flights: str, database: str, airports: str | None = None) -> int:
+def bare_join(flights: str, database: str, airports: str | None = None, *, lineage: bool = False) -> int:
     """Join ``flights`` with the airports into ``OUT_TABLE`` of ``database``; returns the rows written."""
+    lineage_columns = (
+        f""", DATE '2013-06-01' AS flight_date, {_literal(flights)} AS source_file,
+              'bench-bare-join' AS batch_id, TIMESTAMP '2026-01-01 00:00:00' AS loaded_at"""
+        if lineage
+        else ""
+    )
     con = duckdb.connect(database)
     try:
         if airports is not None:
@@ -38,7 +47,7 @@ def bare_join(flights: str, database: str, airports: str | None = None) -> int:
                        dep.name AS dep_airport, arr.name AS arr_airport,
                        dep.city AS dep_city, arr.city AS arr_city,
                        dep.state AS dep_state, arr.state AS arr_state,
-                       f.DepDelay AS dep_delay, f.ArrDelay AS arr_delay
+                       f.DepDelay AS dep_delay, f.ArrDelay AS arr_delay{lineage_columns}
                 FROM read_csv({_literal(flights)}) f
                 LEFT JOIN {DIM_TABLE} dep ON f.OriginAirportID = dep.airport_id
                 LEFT JOIN {DIM_TABLE} arr ON f.DestAirportID = arr.airport_id"""
@@ -54,9 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("flights", help="flights CSV (header Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay)")
     parser.add_argument("database", help="DuckDB file to write; must hold airlines.airports_dim unless --airports")
     parser.add_argument("--airports", help="airports CSV to load first (airport_id,city,state,name)")
+    parser.add_argument("--lineage", action="store_true", help="also write the fact table's 4 lineage columns")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    rows = bare_join(args.flights, args.database, args.airports)
+    rows = bare_join(args.flights, args.database, args.airports, lineage=args.lineage)
     print(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - started, 3)}))
 
 

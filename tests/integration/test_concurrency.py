@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from flights_oracle import Airports, expected_load
 from ingest_helpers import CLI, SAMPLE_FLIGHTS, Db, place
 
@@ -38,14 +39,15 @@ def _ingest_all(paths: list[Path], uri: str) -> tuple[float, list[subprocess.Com
     return time.monotonic() - started, results
 
 
+@pytest.mark.parametrize("staging", ["", "?staging=true"], ids=["in-place", "staged"])
 def test_ten_concurrent_loads_of_one_file_keep_one_copy(
-    db: Db, tmp_path: Path, airports: Airports, record_property
+    db: Db, tmp_path: Path, airports: Airports, record_property, staging: str
 ) -> None:
     # Given one real day file (with broken rows and an unknown airport)
     path = place(tmp_path / "in", SAMPLE_FLIGHTS.read_bytes(), folder="date=2013-01-15")
     others_before = db.rows("SELECT count(*) FROM airlines.daily_flights_fact")[0][0]
-    # When ten ingest processes load it at the same time
-    wall, results = _ingest_all([path] * WORKERS, db.uri)
+    # When ten ingest processes load it at the same time (in place, or staged and applied in turn)
+    wall, results = _ingest_all([path] * WORKERS, db.uri + staging)
     record_property("same_file_wall_seconds", round(wall, 2))
     print(f"\n{WORKERS} concurrent ingests of one file: {wall:.2f}s wall")
     # Then every process exits 0

@@ -12,9 +12,11 @@ transaction - the file's old rows deleted, its new rows inserted, nothing commit
   small file's rows go to the write-ahead log at COMMIT, which fails there ("disk full at commit" -
   where a plain ROLLBACK used to raise "no transaction is active" over the cause). No root needed.
 
-After every cell: the warehouse opens; the file has 0 rows (first load) or its earlier N (reload),
-never a part; the other day is untouched; the audit says what happened (a killed process leaves its
-STARTED row, which ``history`` shows as such); and ingesting the file again leaves exactly one copy.
+Every cell runs twice: a load in place (the default) and a staged load (``?staging=true``, hit inside
+its short apply transaction). After every cell: the warehouse opens; the file has 0 rows (first
+load) or its earlier N (reload), never a part; the other day is untouched; the audit says what
+happened (a killed process leaves its STARTED row, which ``history`` shows as such); and ingesting
+the file again leaves exactly one copy.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ SIGNALS = ("SIGKILL", "SIGINT", "SIGTERM")
 DISK_FULL = ("disk full", "disk full at commit")
 FAULTS = SIGNALS + DISK_FULL
 SCENARIOS = ("first load", "reload")
-MATRIX = list(itertools.product(FAULTS, SCENARIOS))
+#: How the warehouse loads: in place (the default), or staged and applied in one short transaction.
+MODES = {"in-place": "", "staged": "?staging=true"}
+MATRIX = list(itertools.product(FAULTS, SCENARIOS, MODES))
 #: Rows in the disk-full file: more than one DuckDB row group (122,880), so rows are written before COMMIT.
 DISK_FULL_ROWS = 150_000
 #: The largest file a disk-full load may write: no database block past it; a few audit rows of log fit.
@@ -52,6 +56,8 @@ class Cell:
     fault: str
     scenario: str
     db: Db
+    #: The warehouse URI the loads use (the cell's mode).
+    uri: str
     source: Path
     expected_rows: int
     baseline: Any
@@ -74,7 +80,7 @@ def _file_size_limit(limit: int) -> Any:
 def _signal_inside_the_transaction(cell: Cell, marker: Path) -> CliResult:
     env = {**os.environ, PAUSE_ENV: str(marker)}
     proc = subprocess.Popen(
-        [CLI, "ingest", str(cell.source), "--warehouse", cell.db.uri],
+        [CLI, "ingest", str(cell.source), "--warehouse", cell.uri],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -101,22 +107,23 @@ def _run_fault(cell: Cell, tmp_path: Path) -> CliResult:
         # above it would allow. The write-ahead log of the audit rows stays below it.
         assert cell.db.path.stat().st_size > DISK_FULL_LIMIT
         limit = _file_size_limit(DISK_FULL_LIMIT)
-        return run_cli("ingest", str(cell.source), "--warehouse", cell.db.uri, preexec_fn=limit)
+        return run_cli("ingest", str(cell.source), "--warehouse", cell.uri, preexec_fn=limit)
     return _signal_inside_the_transaction(cell, tmp_path / "inside-the-transaction")
 
 
-@pytest.fixture(params=MATRIX, ids=[f"{fault}-{scenario}".replace(" ", "-") for fault, scenario in MATRIX])
+@pytest.fixture(params=MATRIX, ids=["-".join(param).replace(" ", "-") for param in MATRIX])
 def cell(request: pytest.FixtureRequest, db: Db, tmp_path: Path, baseline_file: str) -> Cell:
     """Given the seeded warehouse and the file to load (for a reload: loaded once already)."""
-    fault, scenario = request.param
+    fault, scenario, mode = request.param
+    uri = db.uri + MODES[mode]
     source = _big_file(tmp_path) if fault == "disk full" else place(tmp_path / "in", SAMPLE_FLIGHTS.read_bytes())
     expected_rows = 0
     if scenario == "reload":
-        first = run_cli("ingest", str(source), "--warehouse", db.uri)
+        first = run_cli("ingest", str(source), "--warehouse", uri)
         assert first.returncode == 0, first.stderr
         expected_rows = first.summary["rows_loaded"]
         assert expected_rows > 0
-    return Cell(fault, scenario, db, source, expected_rows, db.facts(baseline_file))
+    return Cell(fault, scenario, db, uri, source, expected_rows, db.facts(baseline_file))
 
 
 def test_a_load_stopped_inside_its_transaction_keeps_all_or_nothing(
@@ -152,7 +159,7 @@ def test_a_load_stopped_inside_its_transaction_keeps_all_or_nothing(
     attempt = cell.db.audit(source)[-1]
     if cell.fault == "SIGKILL":
         assert (attempt["status"], attempt["finished_at"]) == ("STARTED", None)
-        shown = run_cli("history", "--warehouse", cell.db.uri)
+        shown = run_cli("history", "--warehouse", cell.uri)
         assert shown.summary["started"] == 1
         assert "STARTED" in shown.stdout
         assert "no outcome recorded: still running, or killed" in shown.stdout
@@ -164,7 +171,7 @@ def test_a_load_stopped_inside_its_transaction_keeps_all_or_nothing(
         assert [a["status"] for a in cell.db.audit(source)].count("STARTED") == 0
 
     # And loading the file again leaves exactly one copy of it
-    again = run_cli("ingest", source, "--warehouse", cell.db.uri)
+    again = run_cli("ingest", source, "--warehouse", cell.uri)
     assert again.returncode == 0, again.stderr
     assert (
         cell.db.scalar("SELECT count(*) FROM airlines.daily_flights_fact WHERE source_file = ?", [source])

@@ -18,6 +18,15 @@ DAY = "date=2013-01-15"
 LIMIT = "0.003"
 
 
+@pytest.fixture(params=["in-place", "staged"])
+def db(db: Db, request: pytest.FixtureRequest) -> Db:
+    """Every policy test on both DuckDB load paths: one transaction on the warehouse, and the staged
+    load (``?staging=true``: the rows are staged privately and applied in one short transaction)."""
+    if request.param == "staged":
+        db.uri += "?staging=true"
+    return db
+
+
 @pytest.fixture
 def day(tmp_path: Path) -> Path:
     """Given the shipped real day under date=2013-01-15/."""

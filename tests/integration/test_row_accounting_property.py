@@ -19,6 +19,7 @@ from ingest_helpers import Db, place
 
 # The project venv always has hypothesis (a dev dependency); the Glue 3.9 venv does not need it.
 pytest.importorskip("hypothesis")
+import hypothesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,5 +121,81 @@ def test_every_row_is_loaded_or_rejected(generated, property_warehouse: Db, airp
     assert summary.rows_loaded == expected.rows_loaded
     assert summary.rows_rejected == expected.rows_rejected
     assert summary.blank_lines == expected.blank_lines
+    assert property_warehouse.facts(str(source)) == expected.facts
+    assert property_warehouse.rejects(str(source)) == expected.rejects
+
+
+# --- the same property on files the typed reader takes (engine.plain) ---------------------------------
+
+
+#: Ways to break a good row that keep (or nearly keep) a plain file's bytes: each is a rule the typed
+#: reader must not get wrong, or a byte the guard must see.
+_BREAKS = (
+    lambda r: r + ",",  # a sixth, empty field (the typed reader takes it for a trailing delimiter)
+    lambda r: r + ",5",
+    lambda r: r.rsplit(",", 1)[0],  # four fields
+    lambda r: "," + r.split(",", 1)[1],  # empty carrier
+    lambda r: "ABCDEFGHIJK" + r[r.index(",") :],
+    lambda r: r.replace(",", ",.", 1),  # a bare dot
+    lambda r: r.replace(",", ",-.", 1),
+    lambda r: r + ".5",  # a fraction
+    lambda r: r + ".00",
+    lambda r: r + ".000",
+    lambda r: r + "e3",  # an exponent
+    lambda r: r.replace(",", ",0x", 1),  # hexadecimal
+    lambda r: r.replace(",", ",,", 1),
+    lambda r: r.replace(",", ",-", 1),
+    lambda r: r + "-",
+    lambda r: r + "99999999999999999999",
+)
+
+
+def _plain_row() -> st.SearchStrategy[str]:
+    """Rows over a plain file's bytes: good ones (BTS's .00 too), some broken in a way :data:`_BREAKS` lists."""
+    whole = st.integers(-(2**63), 2**63 - 1).map(str)
+    delay = st.one_of(st.just(""), st.integers(-120, 600).map(str), st.integers(-120, 600).map(lambda n: f"{n}.00"))
+    airport = st.one_of(st.sampled_from(KNOWN_IDS).map(str), st.integers(-5, 99999).map(str), whole)
+    carrier = st.text(alphabet="ABEVX69", min_size=1, max_size=10)
+    good = st.one_of(st.tuples(carrier, airport, airport, delay, delay).map(",".join), st.sampled_from(GOOD))
+    broken = st.tuples(good, st.sampled_from(_BREAKS)).map(lambda pair: pair[1](pair[0]))
+    return st.one_of(good, good, good, broken, st.just(""))
+
+
+@st.composite
+def plain_files(draw: st.DrawFn) -> tuple[bytes, Optional[int]]:
+    rows = draw(st.lists(_plain_row(), min_size=1, max_size=30))
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    data = (end.join([HEADER, *rows, GOOD[0]]) + draw(st.sampled_from([end, ""]))).encode()
+    return data, draw(st.one_of(st.none(), st.none(), st.integers(-10, 60)))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(generated=plain_files())
+def test_every_row_of_a_plain_file_is_loaded_or_rejected(generated, property_warehouse: Db, airports: Airports) -> None:
+    from airline_pipeline.adapters.warehouse import open_warehouse
+    from airline_pipeline.engine.ingest import ingest
+    from airline_pipeline.engine.scan import scan_file
+
+    data, min_dep_delay = generated
+    # Given a generated file of a plain file's bytes (most are plain: the typed reader loads them)
+    source = place(property_warehouse.path.parent / "in", data, name=f"p{next(_FILE_NUMBERS)}.csv")
+    hypothesis.event(f"plain: {scan_file(str(source)).plain}")
+    # When it is loaded
+    with open_warehouse(property_warehouse.uri) as warehouse:
+        summary = ingest(str(source), warehouse, min_dep_delay=min_dep_delay)
+    # Then the counts, the rows and the rejects equal the independent computation
+    assert summary.status == "LOADED", summary
+    expected = expected_load(data, airports, min_dep_delay)
+    assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected, summary.blank_lines) == (
+        expected.rows_read,
+        expected.rows_loaded,
+        expected.rows_rejected,
+        expected.blank_lines,
+    )
     assert property_warehouse.facts(str(source)) == expected.facts
     assert property_warehouse.rejects(str(source)) == expected.rejects

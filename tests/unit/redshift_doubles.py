@@ -38,8 +38,9 @@ CLUSTER_ARGS = {"Database": DATABASE, "ClusterIdentifier": CLUSTER, "DbUser": "l
 
 
 def prepared(path: Path) -> scan.PreparedFile:
-    """A uniform file as :func:`scan.prepare` hands it to ``load_file`` (read in place here)."""
-    return scan.PreparedFile(str(path), scan.scan_file(str(path)).lines)
+    """A uniform file as :func:`scan.prepare` hands it to ``load_file`` (read in place here; routed alike)."""
+    found = scan.scan_file(str(path))
+    return scan.PreparedFile(str(path), found.lines, plain=found.plain)
 
 
 DIM_SQL = f"SELECT airport_id, city, state, name FROM {schema.AIRPORTS}"

@@ -71,7 +71,9 @@ def con() -> Any:
 
 
 def prepared(path: Path) -> scan.PreparedFile:
-    return scan.PreparedFile(str(path), scan.scan_file(str(path)).lines)
+    """A uniform file as :func:`scan.prepare` hands it to ``load_file`` (read in place here; routed alike)."""
+    found = scan.scan_file(str(path))
+    return scan.PreparedFile(str(path), found.lines, plain=found.plain)
 
 
 def test_the_engine_hands_facts_rejected_and_audit_to_the_sink_and_leaves_apply_to_the_caller(

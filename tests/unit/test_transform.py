@@ -44,9 +44,13 @@ class Loaded:
     file: scan.PreparedFile
 
 
-def prepared(path: Path) -> scan.PreparedFile:
-    """The file as :func:`scan.prepare` hands it over for a uniform file (read in place here)."""
-    return scan.PreparedFile(str(path), scan.scan_file(str(path)).lines)
+def prepared(path: Path, *, route: str = "as prepared") -> scan.PreparedFile:
+    """The file as :func:`scan.prepare` hands it over for a uniform file (read in place here).
+
+    ``route="exact"`` reads it line by line even when it is plain (:mod:`airline_pipeline.engine.plain`).
+    """
+    found = scan.scan_file(str(path))
+    return scan.PreparedFile(str(path), found.lines, plain=found.plain and route != "exact")
 
 
 @pytest.fixture
@@ -63,9 +67,13 @@ def con():
     connection.close()
 
 
-@pytest.fixture
-def load(con, tmp_path: Path):
-    """Write HEADER + ``body`` to a file, run :func:`facts.load_rows`, return what landed."""
+@pytest.fixture(params=["as prepared", "exact"])
+def load(con, tmp_path: Path, request: pytest.FixtureRequest):
+    """Write HEADER + ``body`` to a file, run :func:`facts.load_rows`, return what landed.
+
+    Every test runs twice: read as the pre-scan routes the file (a plain one by the typed reader),
+    and read line by line (the exact path): both must give what the test expects.
+    """
     files = iter(range(1_000_000))
 
     def run(
@@ -78,7 +86,7 @@ def load(con, tmp_path: Path):
         def insert(select_sql: str, params: list[Any]) -> int:
             return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
 
-        file = prepared(path)
+        file = prepared(path, route=request.param)
         counts = facts.load_rows(
             con,
             file,
@@ -281,6 +289,24 @@ def rejected_file(tmp_path_factory):
     carriers = sorted(row[0] for row in con.execute(f"SELECT carrier FROM {schema.FACT}").fetchall())
     con.close()
     return counts, rejects, carriers
+
+
+def test_bts_whole_number_decimals_take_the_fast_path(load, monkeypatch) -> None:
+    # Given a file written as BTS downloads write delays and ids: whole numbers with zero fractions
+    body = b"DL,10397.00,12478,-5.00,12.00\nAA,10397,12478.0,0.00,\nUA,10397,12478,12.,-0.00\n"
+
+    # (the slow path's line-by-line checks must not run: they are the cost of a BTS file otherwise)
+    def no_slow_path(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a whole-number decimal line took the slow path")
+
+    monkeypatch.setattr(facts, "check_lines", no_slow_path)
+    # When the file is loaded
+    got = load(body)
+    # Then every row loads, exactly, from the fast path alone
+    assert got.counts.rows_loaded == 3
+    assert sort_facts(got.facts) == sort_facts(
+        [fact("DL", 10397, 12478, -5, 12), fact("AA", 10397, 12478, 0, None), fact("UA", 10397, 12478, 12, 0)]
+    )
 
 
 @pytest.mark.parametrize("index", range(len(REJECTED)), ids=[f"{c[1]}:{c[0]}" for c in REJECTED])
@@ -617,3 +643,22 @@ def test_the_pre_scan_agrees_with_a_slow_reading(tmp_path_factory, data: bytes, 
     )
     # And the delimiter is a byte sequence the file does not contain
     assert scanned.delimiter.encode() not in data
+
+
+def test_a_clean_files_slow_rows_table_has_the_columns_a_checked_file_gets(con, tmp_path: Path) -> None:
+    # Given the slow_rows table of a file with a broken row (planned from the rules' SQL)
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(HEADER + b"DL,10397,12478,1,2\nDL,x,1,2,3\n")
+    rules.check_lines(con, prepared(broken, route="exact"), rules.FLIGHT_RULES, into=facts.SLOW_ROWS)
+    checked = con.execute(f"DESCRIBE {facts.SLOW_ROWS}").fetchall()
+    # When a clean file is loaded (its empty table is declared, not planned)
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes(HEADER + b"DL,10397,12478,1,2\n")
+
+    def insert(select_sql: str, params: list[Any]) -> int:
+        return int(con.execute(f"INSERT INTO {schema.FACT} {select_sql}", params).fetchall()[0][0])
+
+    lineage = facts.fact_params(FLIGHT_DATE, str(clean), BATCH, LOADED_AT)
+    facts.load_rows(con, prepared(clean), insert, dim_table=schema.AIRPORTS, min_dep_delay=None, lineage=lineage)
+    # Then both tables have the same columns and types (rejected rows and unknown ids read either)
+    assert [row[:2] for row in con.execute(f"DESCRIBE {facts.SLOW_ROWS}").fetchall()] == [row[:2] for row in checked]

@@ -42,12 +42,11 @@ def cmd_load_airports(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from airline_pipeline.adapters import lineage
     from airline_pipeline.engine.ingest import ingest
 
     try:
         with open_warehouse(args.warehouse) as warehouse:
-            warehouse.init_schema()
+            warehouse.init_schema_for_loads()
             with download_bar() as progress:
                 summary = ingest(
                     args.source,
@@ -59,11 +58,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 )
     except Interrupted as stopped:  # Ctrl-C / SIGTERM: the run still ends, with FAIL, in the lineage
         if stopped.summary:
-            lineage.emit_load(stopped.summary, warehouse_uri=describe(args.warehouse))
+            _send_lineage(stopped.summary, args)
         raise
-    lineage.emit_load(summary.as_json(), warehouse_uri=describe(args.warehouse))  # only when configured
+    _send_lineage(summary.as_json(), args)
     emit(summary.as_json())
     return 0 if summary.status == schema.LOADED else 1
+
+
+def _send_lineage(summary: dict[str, Any], args: argparse.Namespace) -> None:
+    """The load's OpenLineage events, only when configured (imported after the load: not on its clock)."""
+    from airline_pipeline.adapters import lineage
+
+    lineage.emit_load(summary, warehouse_uri=describe(args.warehouse))
 
 
 def load_policy(args: argparse.Namespace) -> LoadPolicy:

@@ -7,7 +7,6 @@ The type names are valid in DuckDB and in Redshift alike; Redshift gets distribu
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Optional
 
@@ -170,6 +169,8 @@ def recorded_identity(name: str, value: str) -> str:
     """
     if identity_problem(name, value) is None:
         return value
+    import hashlib  # here: OpenSSL's start-up is a quarter of the CLI's, and only a refused load needs it
+
     limit = varchar_bytes(IDENTITY_TYPES[name]) or 0
     marker = f"...[cut, sha256={hashlib.sha256(value.encode()).hexdigest()}]"
     head = value.encode("utf-8")[: limit - len(marker)].decode("utf-8", errors="ignore")

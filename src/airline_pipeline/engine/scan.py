@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from airline_pipeline.core.errors import BinaryContent, ConfigError, TruncatedFile
+from airline_pipeline.engine.plain import PlainBytes
 
 #: The longest line DuckDB will read (bytes); longer ones are rejected as ``line_too_long``.
 MAX_LINE_BYTES = 1024 * 1024
@@ -53,6 +54,8 @@ class FileScan:
     long_lines: tuple[tuple[int, int], ...]
     #: NUL bytes at the very end of the file.
     trailing_nul: int
+    #: Whether DuckDB's typed reader loads the file exactly (:mod:`airline_pipeline.engine.plain`).
+    plain: bool = False
 
 
 def _break_in(chunk: bytes, start: int, end: int, has_cr: bool) -> bool:
@@ -80,8 +83,10 @@ def scan_file(path: str) -> FileScan:
     since_break = offset = trailing_nul = 0
     last = b""
     long_lines: list[tuple[int, int]] = []
+    plain = PlainBytes()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+            plain.feed(chunk)
             size = len(chunk)
             has_cr = b"\r" in chunk
             newlines = chunk.count(b"\n")
@@ -119,6 +124,7 @@ def scan_file(path: str) -> FileScan:
         delimiter=_absent_delimiter(path) if has_unit_separator else _DELIMITERS[0],
         long_lines=tuple(sorted(long_lines)),
         trailing_nul=trailing_nul,
+        plain=plain.result(kinds, bool(long_lines)),
     )
 
 
@@ -171,6 +177,8 @@ class PreparedFile:
     delimiter: str = _DELIMITERS[0]
     #: Raises :class:`~airline_pipeline.core.errors.FileChanged` when the source changed since it was opened.
     check_unchanged: Callable[[], None] = _nothing_changed
+    #: Read with DuckDB's typed reader (:mod:`airline_pipeline.engine.plain`); else line by line only.
+    plain: bool = False
 
 
 @contextlib.contextmanager
@@ -215,7 +223,8 @@ def prepare(
     * A line longer than DuckDB's 32 MiB buffer vanished without a count: the copy cuts every line
       over ``MAX_LINE_BYTES`` to just over the limit, so the reader rejects it as ``line_too_long``.
     * A uniform file without over-long lines (nearly all) is not copied: DuckDB reads it through
-      :func:`literal_path`.
+      :func:`literal_path`. If it is plain (:mod:`airline_pipeline.engine.plain`, found in the same
+      pass) DuckDB's typed reader loads it; a copy is never plain.
 
     ``name`` is what messages call the file (its URI; ``path`` may be a download).
     """
@@ -228,7 +237,7 @@ def prepare(
     normalize = len(scan.kinds) > 1
     if not normalize and not scan.long_lines:
         with literal_path(path) as link:
-            yield PreparedFile(link, scan.lines, scan.delimiter, check_unchanged)
+            yield PreparedFile(link, scan.lines, scan.delimiter, check_unchanged, plain=scan.plain)
         return
     with _private_dir() as workdir:
         target = os.path.join(workdir, "lines.csv")

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airline_pipeline.adapters.warehouse.ports import Reader, Row, Warehouse
 from airline_pipeline.core.errors import ConfigError
 
+if TYPE_CHECKING:
+    from airline_pipeline.adapters.warehouse.ports import Reader, Row, Warehouse
+
 __all__ = ["Reader", "Row", "Warehouse", "describe", "open_reader", "open_warehouse"]
+
+
+def __getattr__(name: str) -> Any:
+    """The ports, imported on first use: the CLI starts (``--version``, ``--help``) without them."""
+    if name in ("Reader", "Row", "Warehouse"):
+        from airline_pipeline.adapters.warehouse import ports
+
+        return getattr(ports, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_warehouse(uri: str, **options: Any) -> Warehouse:

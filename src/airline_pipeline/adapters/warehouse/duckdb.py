@@ -21,17 +21,26 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs
 
 import duckdb
 import tenacity
 
 from airline_pipeline.adapters.warehouse import ports
-from airline_pipeline.adapters.warehouse.duckdb_sink import DuckDBSink, close_started, insert_audit_row
+from airline_pipeline.adapters.warehouse.duckdb_errors import raise_explained
+from airline_pipeline.adapters.warehouse.duckdb_sink import (
+    STAGED_AIRPORTS,
+    DuckDBSink,
+    StagingSink,
+    apply_staged,
+    close_started,
+    copy_airports,
+    insert_audit_row,
+)
 from airline_pipeline.adapters.warehouse.ports import Row, Warehouse
 from airline_pipeline.core import schema, schema_changes
-from airline_pipeline.core.errors import ConfigError, WarehouseBusy, WarehouseError, WarehouseUnavailable
+from airline_pipeline.core.errors import ConfigError, WarehouseBusy
 from airline_pipeline.core.outcome import AirportsLoad, Batch, LoadSummary, new_load_id, utcnow
 from airline_pipeline.engine import airports, load, scan
 
@@ -46,70 +55,13 @@ def _is_lock_conflict(exc: BaseException) -> bool:
 _CREATION_SECONDS = 10.0
 
 
-# What an engine error says -> what it means and what to do (first match wins).
-_ADVICE: tuple[tuple[tuple[str, ...], str, type[WarehouseError]], ...] = (
-    (
-        ("not a valid duckdb database",),
-        "the file is not a DuckDB database (damaged, or another kind of file): restore it from a backup "
-        "or point --warehouse at another file",
-        WarehouseUnavailable,
-    ),
-    (
-        ("is a directory",),
-        "that is a directory: point --warehouse at a file, e.g. duckdb:///path/to/folder/warehouse.duckdb",
-        WarehouseUnavailable,
-    ),
-    (
-        ("permission denied", "operation not permitted", "read-only file system"),
-        "no permission: check the permissions of the file and of its folder "
-        "(`lsattr` shows an immutable flag), or use a copy you can write",
-        WarehouseUnavailable,
-    ),
-    (
-        ("file too large", "no space left", "disk quota"),
-        "the disk (or the process's file size limit) is full: free space and run the command again",
-        WarehouseUnavailable,
-    ),
-    (
-        ("could not read", "checksum", "corrupt", "invalid block", "unexpected end"),
-        "the file is damaged (truncated or corrupt): restore it from a backup",
-        WarehouseUnavailable,
-    ),
-    (
-        ("out of memory",),
-        "DuckDB ran out of its memory limit: raise it with ?memory_limit=1GB on the warehouse URI "
-        "(or AIRLINE_PIPELINE_DUCKDB_MEMORY_LIMIT)",
-        WarehouseError,
-    ),
-)
-
-
-def _explained(path: str, exc: BaseException, *, about: tuple[str, ...] = ()) -> Optional[WarehouseError]:
-    """The engine error as a WarehouseError that says what to do, when we know what it means.
-
-    ``about``: when given, a file or disk problem is explained only if the error names one of these
-    paths - a load's error about its *input* file must not be blamed on the warehouse.
-    """
-    text = str(exc)
-    for needles, advice, kind in _ADVICE:
-        if any(needle in text.lower() for needle in needles):
-            if about and kind is WarehouseUnavailable and not any(where in text for where in about):
-                return None
-            first_line = (text.strip().splitlines() or [type(exc).__name__])[0]
-            return kind(f"cannot use the warehouse {path}: {first_line} - {advice}")
-    return None
-
-
-def _raise_explained(path: str, exc: BaseException, *, about: tuple[str, ...] = ()) -> NoReturn:
-    """Raise :func:`_explained` of ``exc`` (chained to it), or ``exc`` itself when it has no explanation."""
-    explained = _explained(path, exc, about=about)
-    if explained is None:
-        raise exc
-    raise explained from exc
-
-
 def _check_memory_limit(value: str, where: str) -> str:
-    """DuckDB's own parser decides (``512MB``, ``2GiB``, ``75%``...); a bad value fails here, named."""
+    """DuckDB's own parser decides (``512MB``, ``2GiB``, ``75%``...); a bad value fails here, named.
+
+    The default needs no check: starting a DuckDB instance for it was a sixth of a small file's load.
+    """
+    if value == load.DEFAULT_MEMORY_LIMIT:
+        return value
     try:
         duckdb.connect(config={"memory_limit": value}).close()
     except duckdb.Error as exc:
@@ -145,8 +97,12 @@ def _is_being_created(path: str, exc: BaseException) -> bool:
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
-    def __init__(self, path: str, *, lock_timeout: float = 600.0, memory_limit: Optional[str] = None) -> None:
+    def __init__(
+        self, path: str, *, lock_timeout: float = 600.0, memory_limit: Optional[str] = None, staging: bool = False
+    ) -> None:
         self.path = str(Path(path).expanduser().resolve())
+        #: Stage a load outside the warehouse and hold it only to apply (see ``duckdb_sink``).
+        self.staging = staging
         #: Whether the file was missing when this object was made: a load then warns (a mistyped path?).
         self.created = not os.path.exists(self.path)
         self.lock_timeout = lock_timeout
@@ -157,7 +113,7 @@ class DuckDBWarehouse(Warehouse):
 
     @classmethod
     def from_uri(cls, uri: str, **options: Any) -> DuckDBWarehouse:
-        """``duckdb:///abs/path.duckdb[?lock_timeout=SECONDS&memory_limit=512MB]``."""
+        """``duckdb:///abs/path.duckdb[?lock_timeout=SECONDS&memory_limit=512MB&staging=false]``."""
         location = uri.split("://", 1)[1] if uri.startswith("duckdb://") else uri
         path, _, query = location.partition("?")
         if not path:
@@ -167,8 +123,10 @@ class DuckDBWarehouse(Warehouse):
                 options.setdefault("lock_timeout", _lock_timeout(values[-1], uri))
             elif name == "memory_limit":
                 options.setdefault("memory_limit", values[-1])
+            elif name == "staging":
+                options.setdefault("staging", _flag(values[-1], name, uri))
             else:
-                raise ConfigError(f"'{uri}': unknown option {name} (known: lock_timeout, memory_limit)")
+                raise ConfigError(f"'{uri}': unknown option {name} (known: lock_timeout, memory_limit, staging)")
         return cls(path, **options)
 
     @property
@@ -178,7 +136,7 @@ class DuckDBWarehouse(Warehouse):
     # --- connections -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[Any]:
+    def connect(self, *, read_only: bool = False, staging: str = "") -> Iterator[Any]:
         """A connection to the file, waiting while another process holds it.
 
         Engine errors that say what is wrong with the file or the disk (not a database, no
@@ -187,7 +145,8 @@ class DuckDBWarehouse(Warehouse):
 
         A read-only connection (reports, history) spills to a private temporary folder: under the
         load's memory limit a year of flights does not fit in memory, and the warehouse's own
-        folder may not be writable for a reader.
+        folder may not be writable for a reader. ``staging``: a load's staging folder, which the
+        connection also writes (its disk is the warehouse's: a full disk there is explained the same way).
         """
         if read_only and not os.path.exists(self.path):
             raise ConfigError(f"no warehouse at {self.path}: run 'airline-pipeline init-warehouse' first")
@@ -198,11 +157,11 @@ class DuckDBWarehouse(Warehouse):
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 con = self._open_with_retry(read_only, spill)
             except (duckdb.Error, OSError) as exc:
-                _raise_explained(self.path, exc)
+                raise_explained(self.path, exc)
             try:
                 yield con
             except duckdb.Error as exc:
-                _raise_explained(self.path, exc, about=(self.path, spill))
+                raise_explained(self.path, exc, about=(self.path, spill, *filter(None, [staging])))
             finally:
                 with contextlib.suppress(duckdb.Error):  # after a fatal engine error; the cause is raised
                     con.close()
@@ -232,8 +191,10 @@ class DuckDBWarehouse(Warehouse):
 
     def init_schema(self) -> None:
         with self.connect() as con:
-            for statement in schema.create_statements(self.dialect) + schema_changes.duckdb_statements():
-                con.execute(statement)
+            _create_schema(con)
+
+    def init_schema_for_loads(self) -> None:
+        """Nothing now: :meth:`load_file` and :meth:`record_failure` create the schema in their own connection."""
 
     def load_airports(self, path: str) -> AirportsLoad:
         with self.connect() as con:
@@ -255,7 +216,32 @@ class DuckDBWarehouse(Warehouse):
             )
 
     def load_file(self, file: scan.PreparedFile, batch: Batch) -> LoadSummary:
+        if not self.staging:
+            return self._load_in_place(file, batch)
+        with self._staging_dir() as stage_dir:
+            stage = os.path.join(stage_dir, "stage.duckdb")
+            with self.connect(staging=stage_dir) as con:
+                _create_schema(con)
+                # On record (committed) before any work; the apply's transaction replaces it.
+                self._insert_audit(con, batch, batch.summary(schema.STARTED), finished_at=None)
+                copy_airports(con, stage)
+            # The warehouse is closed while the file is read, checked and joined: readers get in.
+            with self._connect_stage(stage, stage_dir) as staging:
+                sink = StagingSink(staging)
+                created = self.path if self.created else None
+                summary = load.load_file(staging, file, batch, sink, dim_table=STAGED_AIRPORTS, created=created)
+            with self.connect(staging=stage_dir) as con:
+                try:
+                    apply_staged(con, stage, batch, sink)
+                except BaseException:  # Ctrl-C too: nothing of a failed load may stay
+                    _rollback(con)
+                    raise
+            return summary
+
+    def _load_in_place(self, file: scan.PreparedFile, batch: Batch) -> LoadSummary:
+        """The whole load inside one transaction on the warehouse (``?staging=false``)."""
         with self.connect() as con:
+            _create_schema(con)
             # On record (committed) before any work; the load's transaction replaces it.
             self._insert_audit(con, batch, batch.summary(schema.STARTED), finished_at=None)
             try:
@@ -268,11 +254,42 @@ class DuckDBWarehouse(Warehouse):
                 raise
             return summary
 
+    @contextlib.contextmanager
+    def _staging_dir(self) -> Iterator[str]:
+        """A private folder next to the warehouse (its disk, not a small tmpfs) for one load's staging."""
+        folder = Path(self.path).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            stage_dir = tempfile.mkdtemp(prefix=f".{Path(self.path).name}.stage-", dir=folder)
+        except OSError as exc:
+            raise_explained(self.path, exc)
+        try:
+            yield stage_dir
+        finally:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _connect_stage(self, stage: str, stage_dir: str) -> Iterator[Any]:
+        """The staging database, under the load's memory limit, spilling into its own folder."""
+        config: dict[str, Any] = {"memory_limit": self.memory_limit, "temp_directory": os.path.join(stage_dir, "spill")}
+        try:
+            con = duckdb.connect(stage, config=config)
+        except duckdb.Error as exc:
+            raise_explained(self.path, exc, about=(stage_dir,))
+        try:
+            yield con
+        except duckdb.Error as exc:  # disk full while staging is the warehouse's disk: explain it the same way
+            raise_explained(self.path, exc, about=(self.path, stage_dir))
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+
     def record_failure(self, batch: Batch, error: str) -> None:
         """The attempt's FAILED row, replacing its STARTED row when the load got that far."""
         summary = batch.summary(schema.FAILED, error=error)
         try:
             with self.connect() as con:
+                _create_schema(con)
                 con.execute("BEGIN TRANSACTION")
                 close_started(con, batch)
                 self._insert_audit(con, batch, summary, finished_at=utcnow())
@@ -290,6 +307,19 @@ class DuckDBWarehouse(Warehouse):
 
     def _insert_audit(self, con: Any, batch: Batch, summary: LoadSummary, *, finished_at: Any) -> None:
         insert_audit_row(con, load.audit_row(batch, summary, finished_at=finished_at))
+
+
+def _create_schema(con: Any) -> None:
+    """The schema, its tables and the columns added since (each statement a no-op when done: ~4 ms)."""
+    for statement in schema.create_statements(DuckDBWarehouse.dialect) + schema_changes.duckdb_statements():
+        con.execute(statement)
+
+
+def _flag(value: str, name: str, uri: str) -> bool:
+    flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if value.lower() not in flags:
+        raise ConfigError(f"'{uri}': {name} must be true or false, not '{value}'")
+    return flags[value.lower()]
 
 
 def _rollback(con: Any) -> None:

@@ -52,6 +52,11 @@ class Warehouse(Reader):
     def init_schema(self) -> None:
         """Create the schema and the five tables when missing."""
 
+    def init_schema_for_loads(self) -> None:
+        """What a command calls before it loads files: :meth:`init_schema`, unless the warehouse's loads
+        create the schema in their own connection anyway (DuckDB: one open of the file per load, not two)."""
+        self.init_schema()
+
     @abc.abstractmethod
     def load_airports(self, path: str) -> AirportsLoad:
         """Upsert the good ``airport_id,city,state,name`` rows of a local CSV; keep the bad ones apart.
