@@ -15,6 +15,7 @@
 Each figure is the median of ``--repeat`` runs, each a fresh process (GNU time for CPU and RSS).
 
     python -m bench.extras [--repeat 5] [--only startup,small,size,decimals,lineage] [--out bench/results]
+                           [--readme README.md]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from bench.run import (
     prepare_template,
     remove_database,
     run_child,
+    update_readme,
 )
 
 MAX_STARTUP_S = 0.15
@@ -52,6 +54,7 @@ MAX_SMALL_S = 0.3
 MAX_SIZE_DRIFT = 0.10
 MAX_DECIMAL_RATIO = 1.1
 DAY_ROWS = 20_000
+README_MARKERS = ("<!-- bench:extras:start -->", "<!-- bench:extras:end -->")
 DAYS = 365
 
 
@@ -259,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="startup,small,size,decimals,lineage")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--data", type=Path, default=REPO / "bench" / "data")
+    parser.add_argument("--readme", type=Path, help=f"also put the table between {README_MARKERS} in this file")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     env = dict(__import__("os").environ)
@@ -291,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "extras.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "extras.md").write_text("# bench.extras: latest results\n\n" + table + "\n")
+    if args.readme and not update_readme(args.readme, table, README_MARKERS):
+        log(f"{args.readme} has no {README_MARKERS[0]} marker: not updated")
     print(table)
     return 0
 

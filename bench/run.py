@@ -447,13 +447,14 @@ README_START = "<!-- bench:results:start -->"
 README_END = "<!-- bench:results:end -->"
 
 
-def update_readme(readme: Path, table: str) -> bool:
+def update_readme(readme: Path, table: str, markers: tuple[str, str] = (README_START, README_END)) -> bool:
     """Replace the text between the bench markers in ``readme``; False (and untouched) without markers."""
+    first, last = markers
     text = readme.read_text() if readme.exists() else ""
-    start, end = text.find(README_START), text.find(README_END)
+    start, end = text.find(first), text.find(last)
     if start < 0 or end < start:
         return False
-    readme.write_text(text[: start + len(README_START)] + "\n" + table + "\n" + text[end:])
+    readme.write_text(text[: start + len(first)] + "\n" + table + "\n" + text[end:])
     return True
 
 

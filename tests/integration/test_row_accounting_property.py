@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 import pytest
 from corpus import GOOD, HEADER
@@ -93,23 +94,31 @@ def property_warehouse(template_warehouse, tmp_path_factory) -> Db:
     return Db(target)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(generated=flight_files())
-def test_every_row_is_loaded_or_rejected(generated, property_warehouse: Db, airports: Airports) -> None:
+#: Each example loads a real file into a real warehouse: slow, and never replayed from a database.
+_EXAMPLES: dict[str, Any] = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+
+
+def _ingest(warehouse_db: Db, data: bytes, min_dep_delay: Optional[int], name: str) -> tuple[Path, Any]:
+    """Place ``data`` as a day's file and load it through the Python API: (its path, the summary)."""
     from airline_pipeline.adapters.warehouse import open_warehouse
     from airline_pipeline.engine.ingest import ingest
 
+    source = place(warehouse_db.path.parent / "in", data, name=f"{name}{next(_FILE_NUMBERS)}.csv")
+    with open_warehouse(warehouse_db.uri) as warehouse:
+        return source, ingest(str(source), warehouse, min_dep_delay=min_dep_delay)
+
+
+@settings(max_examples=25, **_EXAMPLES)
+@given(generated=flight_files())
+def test_every_row_is_loaded_or_rejected(generated, property_warehouse: Db, airports: Airports) -> None:
     data, min_dep_delay = generated
     # Given a generated file mixing good, bad, blank and non-UTF-8 rows and line-break styles
-    source = place(property_warehouse.path.parent / "in", data, name=f"f{next(_FILE_NUMBERS)}.csv")
     # When it is loaded (sometimes with a MinDepDelay)
-    with open_warehouse(property_warehouse.uri) as warehouse:
-        summary = ingest(str(source), warehouse, min_dep_delay=min_dep_delay)
+    source, summary = _ingest(property_warehouse, data, min_dep_delay, "f")
     # Then every row read is loaded, rejected or filtered: nothing is lost or invented
     assert summary.status == "LOADED", summary
     assert summary.rows_read == summary.rows_loaded + summary.rows_rejected + summary.rows_filtered
@@ -169,25 +178,16 @@ def plain_files(draw: st.DrawFn) -> tuple[bytes, Optional[int]]:
     return data, draw(st.one_of(st.none(), st.none(), st.integers(-10, 60)))
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@settings(max_examples=60, **_EXAMPLES)
 @given(generated=plain_files())
 def test_every_row_of_a_plain_file_is_loaded_or_rejected(generated, property_warehouse: Db, airports: Airports) -> None:
-    from airline_pipeline.adapters.warehouse import open_warehouse
-    from airline_pipeline.engine.ingest import ingest
     from airline_pipeline.engine.scan import scan_file
 
     data, min_dep_delay = generated
     # Given a generated file of a plain file's bytes (most are plain: the typed reader loads them)
-    source = place(property_warehouse.path.parent / "in", data, name=f"p{next(_FILE_NUMBERS)}.csv")
-    hypothesis.event(f"plain: {scan_file(str(source)).plain}")
     # When it is loaded
-    with open_warehouse(property_warehouse.uri) as warehouse:
-        summary = ingest(str(source), warehouse, min_dep_delay=min_dep_delay)
+    source, summary = _ingest(property_warehouse, data, min_dep_delay, "p")
+    hypothesis.event(f"plain: {scan_file(str(source)).plain}")
     # Then the counts, the rows and the rejects equal the independent computation
     assert summary.status == "LOADED", summary
     expected = expected_load(data, airports, min_dep_delay)
