@@ -1,12 +1,12 @@
-"""DuckDB's sinks: staged (the default) or straight into the warehouse's tables.
+"""DuckDB's sinks: straight into the warehouse's tables (the default), or staged (``?staging=true``).
 
 DuckDB lets one process open a file read-write, and no other process open it at all meanwhile:
-a report or a history run waits for as long as a load holds the warehouse. So a load stages:
+a report or a history run waits for as long as a load holds the warehouse. So a load can stage:
 
 * :class:`StagingSink` writes the file's fact, rejected and audit rows into a private staging
   database (a file next to the warehouse) while the warehouse is closed;
-* :func:`apply_staged` then opens the warehouse and, in one short transaction, deletes the file's
-  earlier rows, copies the staged ones in and replaces the attempt's STARTED audit row.
+* :func:`apply_staged` then opens the warehouse and, in one short transaction, deletes the
+  earlier rows of its replace scope, copies the staged ones in and replaces the STARTED audit row.
 
 :class:`DuckDBSink` is the direct path (``?staging=false``): the whole load inside one transaction
 on the warehouse, which it holds from start to end. Either way a failed load keeps nothing.
