@@ -143,7 +143,7 @@ def expect_bootstrap(
     expect_columns(stubber, args, [("load_audit", "batch_id")] if older_audit else added)
     if older_audit:
         for number, statement in enumerate(schema_changes.redshift_statements([]), start=1):
-            expect_statement(stubber, f"alter-{number}", args, statement)
+            expect_batch(stubber, f"alter-{number}", args, [statement])
     principals = bootstrap.existing_principals_sql(kind)
     names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
     expect_rows(stubber, "principals", args, principals, [[name] for name in existing], parameters=names)
@@ -496,7 +496,7 @@ def test_a_warehouse_from_before_the_added_columns_gets_each_once() -> None:
         expect_batch(stubber, "schema", SERVERLESS_ADMIN, schema.create_statements("redshift"))
         expect_columns(stubber, SERVERLESS_ADMIN, [("load_audit", "batch_id"), ("load_audit", "error")])
         for number, alter in enumerate(schema_changes.redshift_statements([]), start=1):
-            expect_statement(stubber, f"alter-{number}", SERVERLESS_ADMIN, alter)
+            expect_batch(stubber, f"alter-{number}", SERVERLESS_ADMIN, [alter])
         names = [{"name": "loader", "value": LOADER}, {"name": "reader", "value": READER}]
         principals = bootstrap.existing_principals_sql("ROLE")
         expect_rows(stubber, "principals", SERVERLESS_ADMIN, principals, [[LOADER], [READER]], parameters=names)

@@ -37,7 +37,7 @@ from airline_pipeline.adapters.warehouse.ports import Warehouse
 from airline_pipeline.adapters.warehouse.redshift.sql import copy_csv_sql
 from airline_pipeline.adapters.warehouse.redshift.target import RedshiftTarget, role_sql
 from airline_pipeline.adapters.warehouse.redshift.warehouse import RedshiftWarehouse
-from airline_pipeline.core import schema, schema_changes
+from airline_pipeline.core import schema
 from airline_pipeline.core.defaults import SHIPPED_AIRPORTS
 from airline_pipeline.core.errors import ConfigError
 from airline_pipeline.core.s3uri import S3Uri
@@ -165,11 +165,7 @@ class RedshiftBootstrap(RedshiftWarehouse):
 
     def ensure(self, result: BootstrapResult, pipeline_db_user: Optional[str]) -> None:
         kind = "GROUP" if pipeline_db_user else "ROLE"
-        self._run_batch(schema.create_statements(self.dialect), what="create the schema")
-        existing = self.query(schema_changes.EXISTING_COLUMNS_SQL, {"schema": schema.SCHEMA})
-        for statement in schema_changes.redshift_statements(existing):
-            self.run_one(statement, what=statement)
-            result.created.append(statement.split(" ADD ", 1)[1])
+        result.created += [statement.split(" ADD ", 1)[1] for statement in self.create_schema()]
         found = {row["name"] for row in self.query(existing_principals_sql(kind), {"loader": LOADER, "reader": READER})}
         for statement in principal_statements(kind, [p for p in (LOADER, READER) if p not in found]):
             self.run_one(statement, what=statement)

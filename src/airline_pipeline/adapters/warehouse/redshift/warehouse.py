@@ -135,10 +135,16 @@ class RedshiftWarehouse(Warehouse):
     # --- the interface -----------------------------------------------------------------------
 
     def init_schema(self) -> None:
+        self.create_schema()
+
+    def create_schema(self) -> list[str]:
+        """Create what is missing; returns the ``ALTER TABLE … ADD COLUMN`` statements an older warehouse needed."""
         self._run_batch(schema.create_statements(self.dialect), what="create the schema")
         existing = self.query(schema_changes.EXISTING_COLUMNS_SQL, {"schema": schema.SCHEMA})
-        for statement in schema_changes.redshift_statements(existing):
+        added = schema_changes.redshift_statements(existing)
+        for statement in added:
             self._run_batch([statement], what=statement)
+        return added
 
     def load_airports(self, path: str) -> AirportsLoad:
         workdir = tempfile.mkdtemp(prefix="airline-pipeline-airports-", dir=self.tmp_dir)
