@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from airline_pipeline import __version__
 from airline_pipeline.core import schema, status
+from airline_pipeline.core.quality import THRESHOLD_WARNING
 from airline_pipeline.core.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ def _quality_checks(counts: dict[str, Any]) -> list[tuple[str, str, Any, Any, st
 def _threshold_check(counts: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """The load policy's verdict (core.quality), when a threshold was crossed: refused (error) or warned."""
     refused = counts.get("status") == status.REJECTED
-    warned = "quality threshold" in str(counts.get("warning") or "")
+    warned = THRESHOLD_WARNING in str(counts.get("warning") or "")
     if not (refused or warned):
         return []
     verdict = "refused" if refused else "loaded with a warning"

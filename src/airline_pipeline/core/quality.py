@@ -22,6 +22,8 @@ REPLACE_SCOPES = ("file", "date")
 DEFAULT_LATE_AFTER_DAYS = 3
 #: The ``error`` of a refused load (the audit row, the CLI's JSON line, the Glue job's first stderr line).
 THRESHOLD_ERROR = "QualityThresholdExceeded"
+#: How the ``warning`` of a file loaded over a threshold (on-threshold warn) begins (lineage looks for it).
+THRESHOLD_WARNING = "over the quality threshold, loaded anyway (on-threshold warn)"
 
 
 def check_share(value: float) -> float:

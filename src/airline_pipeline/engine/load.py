@@ -15,7 +15,7 @@ from airline_pipeline.core import schema, status
 from airline_pipeline.core.contract import CONTRACT_VERSION
 from airline_pipeline.core.errors import NoDataRows
 from airline_pipeline.core.outcome import ROW_COUNTS, Batch, LoadSummary, utcnow
-from airline_pipeline.core.quality import THRESHOLD_ERROR
+from airline_pipeline.core.quality import THRESHOLD_ERROR, THRESHOLD_WARNING
 from airline_pipeline.engine import facts, scan
 from airline_pipeline.engine.sink import Sink
 
@@ -100,7 +100,7 @@ def loaded_summary(
 def quality_outcome(summary: LoadSummary, breach: str, *, refused: bool) -> LoadSummary:
     """The outcome of a file over a quality threshold: REJECTED (nothing loaded) or LOADED with a warning."""
     if not refused:
-        warning = f"over the quality threshold, loaded anyway (on-threshold warn): {breach}"
+        warning = f"{THRESHOLD_WARNING}: {breach}"
         return summary.replace(warning="; ".join(filter(None, (warning, summary.warning))))
     where = f"{schema.REJECTED} WHERE batch_id = '{summary.batch_id}'"
     return summary.replace(
